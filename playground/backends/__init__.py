@@ -1,0 +1,101 @@
+"""Backends: where a stack runs. Each one deploys, inspects and removes a stack;
+readiness and health checks are shared (``playground.readiness``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from playground.errors import UsageError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from playground.imagemap import ImageMap
+    from playground.settings import Settings
+    from playground.stack import Stack
+
+STACK_LABEL = "io.playground.stack"
+BACKEND_LABEL = "io.playground.backend"
+
+KNOWN_BACKENDS = ("compose",)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A container port reachable from the host."""
+
+    container_port: int
+    host: str
+    port: int
+    protocol: str = "tcp"
+
+    @property
+    def address(self) -> str:
+        suffix = "" if self.protocol == "tcp" else f"/{self.protocol}"
+        return f"{self.host}:{self.port}{suffix}"
+
+
+@dataclass
+class ServiceState:
+    """What a backend reports for one service of a deployed stack."""
+
+    service: str
+    status: str
+    health: str | None = None
+    detail: str = ""
+    endpoints: list[Endpoint] = field(default_factory=list)
+    instance_ids: list[str] = field(default_factory=list)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def stopped_for_good(self) -> bool:
+        """True when the service will not come back by itself."""
+        return self.status in ("exited", "dead", "missing")
+
+    def endpoint(self, container_port: int) -> Endpoint | None:
+        for endpoint in self.endpoints:
+            if endpoint.container_port == container_port:
+                return endpoint
+        return None
+
+
+@dataclass
+class UpResult:
+    changed: bool
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DownResult:
+    was_up: bool
+    removed_volumes: list[str] = field(default_factory=list)
+    kept_volumes: list[str] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    name: str
+
+    def up(self, stack: Stack, secret_files: dict[str, Path]) -> UpResult: ...
+
+    def down(self, stack: Stack, *, volumes: bool) -> DownResult: ...
+
+    def states(self, stack: Stack) -> dict[str, ServiceState]: ...
+
+    def logs(self, stack: Stack, service: str, tail: int) -> str: ...
+
+    def deployed(self) -> dict[str, dict[str, ServiceState]]: ...
+
+
+def get_backend(name: str, settings: Settings, image_map: ImageMap) -> Backend:
+    """Return the backend called ``name``; UsageError lists the known ones."""
+    if name == "compose":
+        from playground.backends.compose import ComposeBackend
+
+        return ComposeBackend(settings, image_map)
+    raise UsageError(
+        f"unknown backend {name!r}; known backends: {', '.join(KNOWN_BACKENDS)}"
+    )

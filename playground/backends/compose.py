@@ -1,0 +1,334 @@
+"""The Compose backend: one ``docker compose`` project per stack.
+
+The stack's Compose file is rendered into the state directory (images
+relocated, ports bound to the configured address, playground labels, secret
+files) and run as project ``playground-STACK`` with the stack's folder as the
+project directory, so relative paths in the stack file keep working.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from playground.backends import (
+    BACKEND_LABEL,
+    STACK_LABEL,
+    DownResult,
+    Endpoint,
+    ServiceState,
+    UpResult,
+)
+from playground.engine import containers_publishing, docker_client, docker_errors
+from playground.errors import PlaygroundError, PrerequisiteError
+from playground.ports import HostBinding, busy, listening_process
+from playground.stack import parse_port
+
+if TYPE_CHECKING:
+    from python_on_whales import Container, DockerClient
+
+    from playground.imagemap import ImageMap
+    from playground.settings import Settings
+    from playground.stack import Stack
+
+log = logging.getLogger(__name__)
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+_HEALTH_ORDER = ("unhealthy", "starting", "healthy")
+
+
+class ComposeBackend:
+    name = "compose"
+
+    def __init__(self, settings: Settings, image_map: ImageMap):
+        self.settings = settings
+        self.image_map = image_map
+
+    # Rendering
+
+    @staticmethod
+    def project_name(stack: Stack) -> str:
+        return f"playground-{stack.name}"
+
+    def render(self, stack: Stack, secret_files: dict[str, Path]) -> dict[str, Any]:
+        """Return the Compose document that ``up`` runs for ``stack``."""
+        document = copy.deepcopy(stack.compose)
+        document.pop("x-playground", None)
+        document["name"] = self.project_name(stack)
+        labels = {STACK_LABEL: stack.name, BACKEND_LABEL: self.name}
+
+        for service, spec in document["services"].items():
+            spec["image"] = self.image_map.relocate(spec["image"])
+            spec["labels"] = {**_label_dict(spec.get("labels")), **labels}
+            if "ports" in spec:
+                spec["ports"] = [
+                    self._render_port(stack, service, index, entry)
+                    for index, entry in enumerate(spec["ports"])
+                ]
+
+        for name in list(document.get("volumes") or {}):
+            volume = document["volumes"][name] or {}
+            if not volume.get("external"):
+                volume["labels"] = {**_label_dict(volume.get("labels")), **labels}
+            document["volumes"][name] = volume
+
+        networks = document.setdefault("networks", {})
+        default = networks.get("default") or {}
+        if not default.get("external"):
+            default["labels"] = {**_label_dict(default.get("labels")), **labels}
+        networks["default"] = default
+
+        for name in stack.generated_secrets:
+            document["secrets"][name] = {"file": str(secret_files[name])}
+        return document
+
+    def _render_port(self, stack: Stack, service: str, index: int, entry: Any) -> dict:
+        port = parse_port(entry, service, stack.file, f"services.{service}.ports[{index}]")
+        rendered: dict[str, Any] = {
+            "target": port.container_port,
+            "host_ip": port.host_ip or self.settings.bind_address,
+            "protocol": port.protocol,
+        }
+        if port.host_port is not None:
+            rendered["published"] = str(port.host_port)
+        return rendered
+
+    def _write(self, stack: Stack, document: dict[str, Any]) -> Path:
+        folder = self.settings.stack_state_dir(stack.name)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / "compose.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        return path
+
+    def _client(self, stack: Stack, compose_file: Path | None = None) -> DockerClient:
+        return docker_client(
+            project=self.project_name(stack),
+            compose_file=compose_file,
+            project_directory=stack.directory,
+        )
+
+    # Lifecycle
+
+    def up(self, stack: Stack, secret_files: dict[str, Path]) -> UpResult:
+        """Start the stack detached; readiness is gated by the caller.
+
+        Raises PrerequisiteError, before anything starts, when a host port the
+        stack publishes is taken by anything but this stack's own containers.
+        """
+        document = self.render(stack, secret_files)
+        compose_file = self._write(stack, document)
+        client = self._client(stack, compose_file)
+        before = self._containers(client, stack)
+
+        self._check_ports(client, document, before)
+        from python_on_whales.exceptions import DockerException
+
+        with docker_errors(client, compose=True):
+            try:
+                client.compose.up(detach=True, quiet=True, remove_orphans=True)
+            except DockerException as error:
+                missing = self._missing_images(client, document)
+                if missing:
+                    raise _missing_images_error(missing) from error
+                raise
+
+        after = self._containers(client, stack)
+        unchanged = bool(before) and [c.id for c in before] == [c.id for c in after] and all(
+            c.state.running for c in before
+        )
+        return UpResult(changed=not unchanged)
+
+    def down(self, stack: Stack, *, volumes: bool) -> DownResult:
+        client = self._client(stack)
+        containers = self._containers(client, stack)
+        volume_names = self._volume_names(client, stack) if volumes else []
+
+        with docker_errors(client, compose=True):
+            client.compose.down(volumes=volumes, remove_orphans=True, quiet=True)
+            if volumes and volume_names:
+                # down --volumes without the Compose file leaves named volumes.
+                leftover = self._volume_names(client, stack)
+                if leftover:
+                    client.volume.remove(leftover)
+
+        kept = [] if volumes else self._declared_volumes(stack)
+        return DownResult(
+            was_up=bool(containers), removed_volumes=volume_names, kept_volumes=kept
+        )
+
+    # Inspection
+
+    def states(self, stack: Stack) -> dict[str, ServiceState]:
+        client = self._client(stack)
+        by_service: dict[str, list[Container]] = {}
+        for container in self._containers(client, stack):
+            service = container.config.labels.get(SERVICE_LABEL, container.name)
+            by_service.setdefault(service, []).append(container)
+        return {service: _service_state(service, group) for service, group in by_service.items()}
+
+    def logs(self, stack: Stack, service: str, tail: int) -> str:
+        client = self._client(stack)
+        with docker_errors(client):
+            return "\n".join(
+                client.container.logs(container, tail=tail)
+                for container in self._containers(client, stack)
+                if container.config.labels.get(SERVICE_LABEL) == service
+            )
+
+    def deployed(self) -> dict[str, dict[str, ServiceState]]:
+        """Return every stack this backend runs, found by label."""
+        client = docker_client()
+        with docker_errors(client):
+            containers = client.container.list(
+                all=True, filters=[("label", f"{BACKEND_LABEL}={self.name}")]
+            )
+        groups: dict[str, dict[str, list[Container]]] = {}
+        for container in containers:
+            stack = container.config.labels.get(STACK_LABEL, "?")
+            service = container.config.labels.get(SERVICE_LABEL, container.name)
+            groups.setdefault(stack, {}).setdefault(service, []).append(container)
+        return {
+            stack: {name: _service_state(name, group) for name, group in services.items()}
+            for stack, services in sorted(groups.items())
+        }
+
+    def _containers(self, client: DockerClient, stack: Stack) -> list[Container]:
+        project = self.project_name(stack)
+        with docker_errors(client):
+            containers = client.container.list(
+                all=True, filters=[("label", f"{PROJECT_LABEL}={project}")]
+            )
+        return sorted(containers, key=lambda c: c.name)
+
+    def _volume_names(self, client: DockerClient, stack: Stack) -> list[str]:
+        project = self.project_name(stack)
+        with docker_errors(client):
+            volumes = client.volume.list(filters=[("label", f"{PROJECT_LABEL}={project}")])
+        return sorted(volume.name for volume in volumes)
+
+    def _declared_volumes(self, stack: Stack) -> list[str]:
+        names = []
+        for key, spec in (stack.compose.get("volumes") or {}).items():
+            spec = spec or {}
+            if not spec.get("external"):
+                names.append(spec.get("name") or f"{self.project_name(stack)}_{key}")
+        return names
+
+    # Preflight
+
+    def _check_ports(
+        self, client: DockerClient, document: dict[str, Any], own: list[Container]
+    ) -> None:
+        bindings = _host_bindings(document)
+        taken = busy(bindings)
+        own_ports = {
+            int(binding.host_port)
+            for container in own
+            for bindings_of_port in (container.network_settings.ports or {}).values()
+            for binding in bindings_of_port or []
+            if binding.host_port
+        }
+        conflicts = [binding for binding in taken if binding.port not in own_ports]
+        if not conflicts:
+            return
+
+        lines = []
+        for binding in conflicts:
+            holders = containers_publishing(client, binding.port)
+            holder = (
+                f"container {', '.join(holders)}"
+                if holders
+                else listening_process(binding.port) or "a process outside Docker"
+            )
+            lines.append(f"port {binding} is already in use by {holder}")
+        raise PrerequisiteError(
+            "; ".join(lines),
+            hint="stop what holds the port, or change the host port in the stack file",
+        )
+
+    def _missing_images(self, client: DockerClient, document: dict[str, Any]) -> list[str]:
+        images = sorted({spec["image"] for spec in document["services"].values()})
+        with docker_errors(client):
+            return [image for image in images if not client.image.exists(image)]
+
+
+def _missing_images_error(images: list[str]) -> PlaygroundError:
+    return PrerequisiteError(
+        "images not on this machine and not pulled: " + ", ".join(images),
+        hint="on a machine without registry access, run scripts/build-offline-images "
+        "and set PLAYGROUND_IMAGE_MAP to the image map it writes",
+    )
+
+
+def _host_bindings(document: dict[str, Any]) -> list[HostBinding]:
+    bindings = []
+    for spec in document["services"].values():
+        for port in spec.get("ports", []):
+            if "published" in port:
+                bindings.append(
+                    HostBinding(port["host_ip"], int(port["published"]), port["protocol"])
+                )
+    return bindings
+
+
+def _label_dict(labels: Any) -> dict[str, str]:
+    if isinstance(labels, dict):
+        return {str(key): str(value) for key, value in labels.items()}
+    result = {}
+    for item in labels or []:
+        key, _, value = str(item).partition("=")
+        result[key] = value
+    return result
+
+
+def _service_state(service: str, containers: list[Container]) -> ServiceState:
+    """Fold the containers of one service into one state: the worst wins."""
+    statuses = [container.state.status or "unknown" for container in containers]
+    status = "running" if all(s == "running" for s in statuses) else next(
+        s for s in statuses if s != "running"
+    )
+    healths = [c.state.health.status for c in containers if c.state.health]
+    health = next((h for h in _HEALTH_ORDER if h in healths), None)
+
+    detail = ""
+    stopped = [c for c in containers if c.state.status != "running"]
+    if stopped:
+        first = stopped[0]
+        detail = f"container {first.name} is {first.state.status}"
+        if first.state.status in ("exited", "dead"):
+            detail += f" (exit code {first.state.exit_code})"
+        if first.state.error:
+            detail += f": {first.state.error}"
+
+    return ServiceState(
+        service=service,
+        status=status,
+        health=health,
+        detail=detail,
+        endpoints=_endpoints(containers),
+        instance_ids=[container.id for container in containers],
+    )
+
+
+def _endpoints(containers: list[Container]) -> list[Endpoint]:
+    endpoints = []
+    seen = set()
+    for container in containers:
+        for key, bindings in (container.network_settings.ports or {}).items():
+            port, _, protocol = key.partition("/")
+            for binding in bindings or []:
+                if not binding.host_port:
+                    continue
+                host = binding.host_ip or "127.0.0.1"
+                if host in ("0.0.0.0", "::", ""):
+                    host = "127.0.0.1"
+                endpoint = Endpoint(int(port), host, int(binding.host_port), protocol or "tcp")
+                if endpoint not in seen:
+                    seen.add(endpoint)
+                    endpoints.append(endpoint)
+    return endpoints

@@ -1,0 +1,137 @@
+"""Health checks that prove a service works from the outside, on any backend.
+
+Each probe runs once against a host address (the published port on the host)
+and returns a Verdict; waiting and retrying belong to ``readiness``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+from dataclasses import dataclass
+
+from playground.stack import HealthCheck
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 2.0
+# MySQL server error codes (include/mysqld_error.h): no retry fixes these.
+_ER_ACCESS_DENIED = 1045
+_ER_DBACCESS_DENIED = 1044
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one probe. ``fatal`` marks a failure that waiting cannot
+    cure, such as a rejected password."""
+
+    service: str
+    check: str
+    ok: bool
+    detail: str
+    fatal: bool = False
+
+
+def describe(check: HealthCheck) -> str:
+    """Return a short name for a check, as shown in tables."""
+    if check.kind == "http":
+        return f"http GET {check.path}"
+    return f"mysql login as {check.user}"
+
+
+def probe(
+    check: HealthCheck,
+    host: str,
+    port: int,
+    password: str | None = None,
+    timeout: float = PROBE_TIMEOUT,
+) -> Verdict:
+    """Run one check against ``host:port`` and return its verdict."""
+    if check.kind == "http":
+        return probe_http(check, host, port, timeout)
+    if check.kind == "mysql":
+        return probe_mysql(check, host, port, password, timeout)
+    raise ValueError(f"unknown check kind {check.kind!r}")
+
+
+def probe_http(check: HealthCheck, host: str, port: int, timeout: float) -> Verdict:
+    name = describe(check)
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", check.path, headers={"User-Agent": "playground-check"})
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as error:
+        return Verdict(check.service, name, False, f"no HTTP answer on {host}:{port}: {error}")
+    finally:
+        connection.close()
+
+    detail = f"HTTP {status} from http://{host}:{port}{check.path}"
+    if status != check.expect_status:
+        detail += f" (expected {check.expect_status})"
+    return Verdict(check.service, name, status == check.expect_status, detail)
+
+
+def probe_mysql(
+    check: HealthCheck, host: str, port: int, password: str | None, timeout: float
+) -> Verdict:
+    """Log in over TCP with the stack's credentials and require ``SELECT 1``
+    to return 1. A server still initialising has networking off, so it fails
+    here; so does a wrong password, which a ping-style probe would accept."""
+    import pymysql
+
+    name = describe(check)
+    if password is None:
+        return Verdict(
+            check.service,
+            name,
+            False,
+            f"no stored password {check.password_secret!r}: run 'playground up' first",
+            fatal=True,
+        )
+    try:
+        connection = pymysql.connect(
+            host=host,
+            port=port,
+            user=check.user,
+            password=password,
+            database=check.database,
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+        )
+    except pymysql.err.MySQLError as error:
+        return _mysql_failure(check, name, host, port, error)
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            row = cursor.fetchone()
+    except pymysql.err.MySQLError as error:
+        return _mysql_failure(check, name, host, port, error)
+    finally:
+        connection.close()
+
+    if row != (1,):
+        return Verdict(check.service, name, False, f"SELECT 1 returned {row!r}")
+    return Verdict(
+        check.service, name, True, f"logged in as {check.user} on {host}:{port}, SELECT 1 = 1"
+    )
+
+
+def _mysql_failure(
+    check: HealthCheck, name: str, host: str, port: int, error: Exception
+) -> Verdict:
+    code = error.args[0] if error.args and isinstance(error.args[0], int) else None
+    message = error.args[1] if len(error.args) > 1 else str(error)
+    if code in (_ER_ACCESS_DENIED, _ER_DBACCESS_DENIED):
+        return Verdict(
+            check.service,
+            name,
+            False,
+            f"access denied for {check.user} on {host}:{port}: the data volume was "
+            "probably initialised with other credentials; 'playground down STACK "
+            "--volumes' starts it afresh",
+            fatal=True,
+        )
+    return Verdict(check.service, name, False, f"no MySQL login on {host}:{port}: {message}")
+

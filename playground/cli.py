@@ -1,0 +1,249 @@
+"""The ``playground`` command line.
+
+Exit codes: 0 success, 1 unhealthy or failed, 2 usage or configuration error
+(including a missing prerequisite such as the Docker engine or a free port),
+130 interrupted. Heavy modules are imported inside the commands, so
+``playground --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from playground.errors import EXIT_FAILED, EXIT_INTERRUPTED, PlaygroundError
+
+app = typer.Typer(
+    name="playground",
+    help="Bring predefined multi-container stacks up on Docker Compose and prove "
+    "they work with health checks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+OnOption = Annotated[
+    str, typer.Option("--on", help="Backend to run on (compose).", metavar="BACKEND")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print data as JSON on stdout.")]
+ImageMapOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--image-map",
+        help="Image map file relocating the stacks' images [env: PLAYGROUND_IMAGE_MAP].",
+        metavar="FILE",
+    ),
+]
+StackArgument = Annotated[
+    str, typer.Argument(help="Stack name (see 'playground stacks') or a Compose file path.")
+]
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Turn project errors and Ctrl-C into messages and exit codes."""
+    from playground import render
+
+    try:
+        yield
+    except PlaygroundError as failure:
+        render.error(failure)
+        raise typer.Exit(failure.exit_code) from None
+    except KeyboardInterrupt:
+        render.info(
+            "\ninterrupted; run the same command again to finish, "
+            "or 'playground down STACK' to remove what was started"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _context(
+    stack_name: str,
+    backend_name: str,
+    image_map: Path | None = None,
+    timeout: float | None = None,
+    bind_address: str | None = None,
+):
+    from playground.backends import get_backend
+    from playground.imagemap import load_image_map
+    from playground.settings import Settings
+    from playground.stack import load_stack
+
+    settings = Settings.resolve(
+        image_map=image_map, timeout=timeout, bind_address=bind_address
+    )
+    stack = load_stack(stack_name, settings.stacks_dir)
+    backend = get_backend(backend_name, settings, load_image_map(settings.image_map))
+    return settings, stack, backend
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log every Docker command to stderr.")
+    ] = False,
+) -> None:
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+
+
+@app.command()
+def stacks(json_output: JsonOption = False) -> None:
+    """List the stacks and the backends each one runs on."""
+    from playground import render
+    from playground.backends import KNOWN_BACKENDS
+    from playground.settings import Settings
+    from playground.stack import list_stacks, load_stack
+
+    with _handled():
+        settings = Settings.resolve()
+        rows = []
+        for name in list_stacks(settings.stacks_dir):
+            stack = load_stack(name, settings.stacks_dir)
+            rows.append(
+                {
+                    "name": name,
+                    "description": stack.description,
+                    "services": stack.services,
+                    "backends": list(KNOWN_BACKENDS),
+                }
+            )
+        if json_output:
+            render.print_json(rows)
+        else:
+            render.print_stacks(rows)
+
+
+@app.command()
+def up(
+    stack_name: StackArgument,
+    on: OnOption = "compose",
+    image_map: ImageMapOption = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds to wait for the stack to be ready [env: PLAYGROUND_TIMEOUT; "
+            "default: 180].",
+            min=1,
+        ),
+    ] = None,
+    bind: Annotated[
+        str | None,
+        typer.Option(
+            help="Host address for published ports [env: PLAYGROUND_BIND_ADDRESS; "
+            "default: 127.0.0.1].",
+            metavar="ADDRESS",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Bring a stack up, wait until its health checks pass, and show its endpoints."""
+    from playground import lifecycle, render
+
+    with _handled():
+        settings, stack, backend = _context(stack_name, on, image_map, timeout, bind)
+        started = time.monotonic()
+        render.info(f"bringing {stack.name} up on {backend.name}")
+        with render.WaitDisplay(stack.name) as display:
+            result, report = lifecycle.up(stack, backend, settings, display)
+        elapsed = time.monotonic() - started
+
+        if json_output:
+            render.print_json({**render.report_data(report), "changed": result.changed})
+            return
+        render.print_report(report)
+        for note in report.notes:
+            render.warning(note)
+        if result.changed:
+            render.info(f"{stack.name} is up on {backend.name} and healthy ({elapsed:.1f} s)")
+        else:
+            render.info(f"{stack.name} was already up on {backend.name}; nothing changed")
+
+
+@app.command()
+def down(
+    stack_name: StackArgument,
+    on: OnOption = "compose",
+    volumes: Annotated[
+        bool, typer.Option("--volumes", help="Also delete the stack's named volumes (its data).")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Take a stack down. Named volumes are kept unless --volumes is given."""
+    from playground import render
+
+    with _handled():
+        _settings, stack, backend = _context(stack_name, on)
+        result = backend.down(stack, volumes=volumes)
+        if json_output:
+            render.print_json(
+                {
+                    "stack": stack.name,
+                    "backend": backend.name,
+                    "was_up": result.was_up,
+                    "removed_volumes": result.removed_volumes,
+                    "kept_volumes": result.kept_volumes,
+                }
+            )
+            return
+        if result.was_up:
+            render.info(f"{stack.name} is down on {backend.name}")
+        else:
+            render.info(f"{stack.name} is not up on {backend.name}; nothing to stop")
+        if result.removed_volumes:
+            render.info("deleted volumes: " + ", ".join(result.removed_volumes))
+        if result.kept_volumes:
+            render.info(
+                "kept volumes: " + ", ".join(result.kept_volumes)
+                + " (delete them with --volumes)"
+            )
+
+
+@app.command()
+def status(json_output: JsonOption = False) -> None:
+    """Show every playground stack that is up, on every backend."""
+    from playground import render
+    from playground.backends import KNOWN_BACKENDS, get_backend
+    from playground.imagemap import ImageMap
+    from playground.settings import Settings
+
+    with _handled():
+        settings = Settings.resolve()
+        deployed = {
+            name: get_backend(name, settings, ImageMap()).deployed() for name in KNOWN_BACKENDS
+        }
+        rows = render.status_data(deployed)
+        if json_output:
+            render.print_json(rows)
+        else:
+            render.print_status(rows)
+
+
+@app.command()
+def check(
+    stack_name: StackArgument, on: OnOption = "compose", json_output: JsonOption = False
+) -> None:
+    """Run a stack's health checks once; exit 1 if any service fails."""
+    from playground import lifecycle, render
+
+    with _handled():
+        settings, stack, backend = _context(stack_name, on)
+        report = lifecycle.check(stack, backend, settings)
+        if json_output:
+            render.print_json(render.report_data(report))
+        else:
+            render.print_report(report)
+        if not report.healthy:
+            failed = [s.service for s in report.services if not s.ok]
+            render.info(f"unhealthy: {', '.join(failed)}")
+            raise typer.Exit(EXIT_FAILED)
+
+
+def main() -> None:
+    app()

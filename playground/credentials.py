@@ -1,0 +1,48 @@
+"""Generated credentials: created on a stack's first ``up``, reused after.
+
+Each secret is one file, mode 0600, in a 0700 folder of the user's state
+directory. Backends hand the files to the containers (Compose file secrets,
+Swarm secrets, Kubernetes Secrets); nothing else in the project holds them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PASSWORD_BYTES = 24
+
+
+def secrets_dir(stack_state_dir: Path) -> Path:
+    return stack_state_dir / "secrets"
+
+
+def ensure_secrets(stack_state_dir: Path, names: list[str]) -> dict[str, Path]:
+    """Create the missing secret files and return the path of each one."""
+    folder = secrets_dir(stack_state_dir)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+
+    paths = {}
+    for name in names:
+        path = folder / name
+        if not path.exists():
+            _write_private(path, secrets.token_urlsafe(PASSWORD_BYTES))
+        paths[name] = path
+    return paths
+
+
+def read_secret(stack_state_dir: Path, name: str) -> str | None:
+    """Return a stored secret, or None if it was never generated."""
+    try:
+        return (secrets_dir(stack_state_dir) / name).read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def _write_private(path: Path, value: str) -> None:
+    # O_EXCL: a concurrent writer must not see a half-written file or replace it.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value)

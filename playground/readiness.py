@@ -1,0 +1,186 @@
+"""Readiness: decide from backend state and health checks whether a stack works.
+
+A service is ready when it runs, its container health check (if any) does not
+report unhealthy, and every playground check of the service passes through its
+published port. Services without playground checks are ready once their
+container health check reports healthy, or once they run if they have none.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from playground.backends import Backend, ServiceState
+from playground.check import Verdict, describe, probe
+from playground.errors import Unhealthy, WaitTimeout
+from playground.stack import HealthCheck, Stack
+
+POLL_INTERVAL = 0.25
+LOG_TAIL = 20
+
+
+@dataclass
+class ServiceReport:
+    """One service's state and check verdicts at one moment."""
+
+    service: str
+    state: ServiceState | None
+    verdicts: list[Verdict] = field(default_factory=list)
+    ok: bool = False
+    fatal: bool = False
+    summary: str = ""
+
+
+Progress = Callable[[list[ServiceReport], float], None]
+
+
+def evaluate(
+    stack: Stack,
+    states: dict[str, ServiceState],
+    passwords: dict[str, str | None],
+    passed: dict[tuple[str, str], Verdict] | None = None,
+) -> list[ServiceReport]:
+    """Probe every service once; checks already in ``passed`` are not re-run."""
+    return [
+        _evaluate_service(stack, service, states.get(service), passwords, passed)
+        for service in stack.services
+    ]
+
+
+def _evaluate_service(
+    stack: Stack,
+    service: str,
+    state: ServiceState | None,
+    passwords: dict[str, str | None],
+    passed: dict[tuple[str, str], Verdict] | None,
+) -> ServiceReport:
+    report = ServiceReport(service, state)
+    if state is None or state.status == "missing":
+        report.summary = "no container"
+        report.fatal = True
+        return report
+    if not state.running:
+        report.summary = state.detail or state.status
+        report.fatal = state.stopped_for_good
+        return report
+    if state.health == "unhealthy":
+        report.summary = "container health check reports unhealthy"
+        report.fatal = True
+        return report
+
+    checks = stack.checks_for(service)
+    for check in checks:
+        report.verdicts.append(_run_check(check, state, passwords, passed))
+    failed = [verdict for verdict in report.verdicts if not verdict.ok]
+
+    if failed:
+        report.summary = failed[0].detail
+        report.fatal = any(verdict.fatal for verdict in failed)
+    elif not checks and state.health not in (None, "healthy"):
+        report.summary = f"container health: {state.health}"
+    else:
+        report.ok = True
+        report.summary = "; ".join(v.detail for v in report.verdicts) or _running(state)
+    return report
+
+
+def _running(state: ServiceState) -> str:
+    return "running, healthy" if state.health == "healthy" else "running"
+
+
+def _run_check(
+    check: HealthCheck,
+    state: ServiceState,
+    passwords: dict[str, str | None],
+    passed: dict[tuple[str, str], Verdict] | None,
+) -> Verdict:
+    key = (check.service, describe(check))
+    if passed is not None and key in passed:
+        return passed[key]
+
+    endpoint = state.endpoint(check.port)
+    if endpoint is None:
+        return Verdict(
+            check.service,
+            describe(check),
+            False,
+            f"container port {check.port} is not published on the host",
+            fatal=True,
+        )
+    password = passwords.get(check.password_secret) if check.password_secret else None
+    verdict = probe(check, endpoint.host, endpoint.port, password)
+    if verdict.ok and passed is not None:
+        passed[key] = verdict
+    return verdict
+
+
+def check_stack(
+    stack: Stack, backend: Backend, passwords: dict[str, str | None]
+) -> list[ServiceReport]:
+    """Run every check once, without waiting."""
+    return evaluate(stack, backend.states(stack), passwords)
+
+
+def wait_until_ready(
+    stack: Stack,
+    backend: Backend,
+    passwords: dict[str, str | None],
+    timeout: float,
+    progress: Progress | None = None,
+) -> list[ServiceReport]:
+    """Poll until every service is ready.
+
+    Raises Unhealthy as soon as a failure cannot cure itself (a container
+    that exited, a rejected password) and WaitTimeout after ``timeout``
+    seconds; both carry the last log lines of the services concerned.
+    """
+    started = time.monotonic()
+    passed: dict[tuple[str, str], Verdict] = {}
+    while True:
+        reports = evaluate(stack, backend.states(stack), passwords, passed)
+        elapsed = time.monotonic() - started
+        if progress:
+            progress(reports, elapsed)
+        if all(report.ok for report in reports):
+            return reports
+
+        fatal = [report for report in reports if report.fatal]
+        if fatal:
+            raise Unhealthy(
+                _failure_message(stack, fatal),
+                hint=f"after fixing the cause, run 'playground up {stack.name}' again",
+                details=_log_tails(stack, backend, fatal),
+            )
+        if elapsed >= timeout:
+            pending = [report for report in reports if not report.ok]
+            raise WaitTimeout(
+                f"timed out after {timeout:.0f} s waiting for {stack.name} to be ready; "
+                + _failure_message(stack, pending),
+                hint="raise the limit with --timeout or PLAYGROUND_TIMEOUT if the "
+                "machine is slow, or read the log lines below",
+                details=_log_tails(stack, backend, pending),
+            )
+        time.sleep(POLL_INTERVAL)
+
+
+def _failure_message(stack: Stack, reports: list[ServiceReport]) -> str:
+    parts = []
+    for report in reports:
+        state = report.state
+        seen = f"{state.status}, health {state.health}" if state and state.health else (
+            state.status if state else "no container"
+        )
+        parts.append(f"service {report.service} ({seen}): {report.summary}")
+    return "; ".join(parts)
+
+
+def _log_tails(stack: Stack, backend: Backend, reports: list[ServiceReport]) -> str:
+    sections = []
+    for report in reports:
+        if report.state is None or not report.state.instance_ids:
+            continue
+        lines = backend.logs(stack, report.service, LOG_TAIL).rstrip()
+        sections.append(f"last {LOG_TAIL} log lines of {report.service}:\n{lines or '(none)'}")
+    return "\n\n".join(sections)

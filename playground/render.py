@@ -1,0 +1,192 @@
+"""All terminal output: progress and messages on stderr, tables and JSON on stdout.
+
+Rich is imported on first use, so commands that print nothing stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from playground.backends import Endpoint, ServiceState
+    from playground.errors import PlaygroundError
+    from playground.lifecycle import StackReport
+    from playground.readiness import ServiceReport
+    from playground.stack import Stack
+
+
+@cache
+def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=not stderr)
+
+
+def info(message: str) -> None:
+    _console(True).print(message)
+
+
+def warning(message: str) -> None:
+    _console(True).print(f"[yellow]warning:[/] {message}")
+
+
+def error(failure: PlaygroundError) -> None:
+    from rich.markup import escape
+
+    console = _console(True)
+    console.print(f"[bold red]error:[/] {escape(failure.message)}")
+    if failure.details:
+        console.print(escape(failure.details), style="dim")
+    if failure.hint:
+        console.print(f"[cyan]hint:[/] {escape(failure.hint)}")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+class WaitDisplay:
+    """Progress while a stack comes up: a live status line on a terminal, one
+    line per change of a service's state elsewhere."""
+
+    def __init__(self, stack_name: str):
+        self.stack_name = stack_name
+        self.console = _console(True)
+        self.status = None
+        self.last_seen: dict[str, str] = {}
+
+    def __enter__(self) -> WaitDisplay:
+        if self.console.is_terminal:
+            self.status = self.console.status(f"starting {self.stack_name}")
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.status is not None:
+            self.status.__exit__(*exc_info)
+
+    def __call__(self, reports: list[ServiceReport], elapsed: float) -> None:
+        pending = [report for report in reports if not report.ok]
+        if self.status is not None:
+            waiting = ", ".join(f"{r.service} ({r.summary})" for r in pending)
+            self.status.update(f"{elapsed:4.0f} s  waiting for {waiting}"[:200])
+            return
+        for report in reports:
+            line = "ready" if report.ok else report.summary
+            if self.last_seen.get(report.service) != line:
+                self.last_seen[report.service] = line
+                self.console.print(f"{elapsed:5.1f} s  {report.service}: {line}")
+
+
+def endpoint_text(stack: Stack, endpoint: Endpoint) -> str:
+    """Return a URL for HTTP endpoints, ``host:port`` for the others."""
+    is_http = any(
+        check.kind == "http" and check.port == endpoint.container_port
+        for check in stack.checks
+    )
+    return f"http://{endpoint.address}" if is_http else endpoint.address
+
+
+def report_data(report: StackReport) -> dict[str, Any]:
+    return {
+        "stack": report.stack.name,
+        "backend": report.backend,
+        "healthy": report.healthy,
+        "services": [_service_data(report.stack, service) for service in report.services],
+    }
+
+
+def _service_data(stack: Stack, service: ServiceReport) -> dict[str, Any]:
+    state = service.state
+    return {
+        "service": service.service,
+        "status": state.status if state else "missing",
+        "health": state.health if state else None,
+        "endpoints": [endpoint_text(stack, e) for e in state.endpoints] if state else [],
+        "ok": service.ok,
+        "summary": service.summary,
+        "checks": [
+            {"check": verdict.check, "ok": verdict.ok, "detail": verdict.detail}
+            for verdict in service.verdicts
+        ],
+    }
+
+
+def print_report(report: StackReport) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{report.stack.name} on {report.backend}", title_justify="left")
+    for column in ("service", "state", "endpoints", "verdict", "detail"):
+        table.add_column(column)
+    for service in report.services:
+        data = _service_data(report.stack, service)
+        state = data["status"] + (f" ({data['health']})" if data["health"] else "")
+        verdict = "[green]pass[/]" if service.ok else "[red]FAIL[/]"
+        table.add_row(
+            service.service, state, "\n".join(data["endpoints"]), verdict, service.summary
+        )
+    _console(False).print(table)
+
+
+def print_stacks(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table()
+    for column in ("stack", "description", "services", "backends"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"], row["description"], ", ".join(row["services"]), ", ".join(row["backends"])
+        )
+    _console(False).print(table)
+
+
+def status_data(deployed: dict[str, dict[str, dict[str, ServiceState]]]) -> list[dict]:
+    """Flatten ``{backend: {stack: {service: state}}}`` into JSON rows."""
+    rows = []
+    for backend, stacks in deployed.items():
+        for stack, services in stacks.items():
+            rows.append(
+                {
+                    "stack": stack,
+                    "backend": backend,
+                    "services": [
+                        {
+                            "service": name,
+                            "status": state.status,
+                            "health": state.health,
+                            "endpoints": [e.address for e in state.endpoints],
+                        }
+                        for name, state in sorted(services.items())
+                    ],
+                }
+            )
+    return rows
+
+
+def print_status(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    if not rows:
+        info("no playground stack is up")
+        return
+    table = Table()
+    for column in ("stack", "backend", "service", "state", "endpoints"):
+        table.add_column(column)
+    for row in rows:
+        for service in row["services"]:
+            state = service["status"] + (f" ({service['health']})" if service["health"] else "")
+            table.add_row(
+                row["stack"],
+                row["backend"],
+                service["service"],
+                state,
+                ", ".join(service["endpoints"]),
+            )
+    _console(False).print(table)

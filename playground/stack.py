@@ -1,0 +1,325 @@
+"""Stack definitions: a Compose file with an ``x-playground`` section.
+
+A stack is a folder under ``stacks/`` holding ``compose.yaml``. The Compose
+part is what every backend starts from; ``x-playground`` adds what Compose has
+no word for: a description, the health checks that prove the stack works, and
+which top-level secrets playground generates (``x-playground-generate``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from playground.errors import ConfigError, UsageError
+
+STACK_FILE = "compose.yaml"
+CHECK_KINDS = ("http", "mysql")
+_PORT_SHORT = re.compile(
+    r"^(?:(?P<ip>\[[0-9a-fA-F:]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(?P<host>\d+):)?(?P<container>\d+)"
+    r"(?:/(?P<protocol>tcp|udp))?$"
+)
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A check that proves one service works, addressed by its container port."""
+
+    service: str
+    kind: str
+    port: int
+    path: str = "/"
+    expect_status: int = 200
+    user: str | None = None
+    database: str | None = None
+    password_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    """A container port published on the host; ``host_ip`` None means the
+    configured bind address (127.0.0.1 unless set otherwise)."""
+
+    service: str
+    container_port: int
+    host_port: int | None
+    host_ip: str | None = None
+    protocol: str = "tcp"
+
+
+@dataclass
+class Stack:
+    """A loaded, validated stack definition."""
+
+    name: str
+    file: Path
+    description: str
+    compose: dict[str, Any]
+    checks: list[HealthCheck] = field(default_factory=list)
+    generated_secrets: list[str] = field(default_factory=list)
+
+    @property
+    def directory(self) -> Path:
+        return self.file.parent
+
+    @property
+    def services(self) -> list[str]:
+        return list(self.compose["services"])
+
+    def images(self) -> dict[str, str]:
+        """Return the image reference of each service."""
+        return {name: spec["image"] for name, spec in self.compose["services"].items()}
+
+    def published_ports(self) -> list[PublishedPort]:
+        ports = []
+        for service, spec in self.compose["services"].items():
+            for index, entry in enumerate(spec.get("ports", [])):
+                where = f"services.{service}.ports[{index}]"
+                ports.append(parse_port(entry, service, self.file, where))
+        return ports
+
+    def checks_for(self, service: str) -> list[HealthCheck]:
+        return [check for check in self.checks if check.service == service]
+
+
+def list_stacks(stacks_dir: Path) -> list[str]:
+    """Return the names of the stacks shipped in ``stacks_dir``, sorted."""
+    if not stacks_dir.is_dir():
+        return []
+    return sorted(p.parent.name for p in stacks_dir.glob(f"*/{STACK_FILE}"))
+
+
+def load_stack(name_or_path: str, stacks_dir: Path) -> Stack:
+    """Load a shipped stack by name, or a Compose file by path.
+
+    Raises UsageError for an unknown name and ConfigError for a malformed file.
+    """
+    if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")):
+        file = Path(name_or_path).expanduser().resolve()
+        if not file.is_file():
+            raise UsageError(f"Compose file not found: {name_or_path}")
+        return parse_stack(file, _name_from_path(file))
+
+    file = stacks_dir / name_or_path / STACK_FILE
+    if not file.is_file():
+        known = ", ".join(list_stacks(stacks_dir)) or "none found in " + str(stacks_dir)
+        raise UsageError(
+            f"unknown stack {name_or_path!r}; known stacks: {known}",
+            hint="run 'playground stacks' to list them with their backends",
+        )
+    return parse_stack(file, name_or_path)
+
+
+def _name_from_path(file: Path) -> str:
+    base = file.parent.name if file.stem in ("compose", "docker-compose") else file.stem
+    name = re.sub(r"[^a-z0-9_-]", "-", base.lower()).strip("-_")
+    return name or "compose"
+
+
+def parse_stack(file: Path, name: str) -> Stack:
+    """Parse and validate one stack file."""
+    try:
+        document = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file}: invalid YAML: {error}") from error
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read: {error.strerror}") from error
+
+    _expect(isinstance(document, dict), file, "(top level)", "a mapping", document)
+    services = document.get("services")
+    _expect(
+        isinstance(services, dict) and bool(services),
+        file,
+        "services",
+        "a mapping of service names to definitions",
+        services,
+    )
+    for service, spec in services.items():
+        _validate_service(file, service, spec)
+
+    meta = document.get("x-playground") or {}
+    _expect(isinstance(meta, dict), file, "x-playground", "a mapping", meta)
+    description = meta.get("description", "")
+    _expect(isinstance(description, str), file, "x-playground.description", "a string", description)
+
+    generated = _parse_secrets(file, document.get("secrets") or {})
+    checks = _parse_checks(file, meta.get("checks") or [], services, generated)
+    stack = Stack(
+        name=name,
+        file=file,
+        description=description,
+        compose=document,
+        checks=checks,
+        generated_secrets=generated,
+    )
+    stack.published_ports()
+    return stack
+
+
+def _validate_service(file: Path, service: str, spec: Any) -> None:
+    where = f"services.{service}"
+    _expect(isinstance(spec, dict), file, where, "a mapping", spec)
+    image = spec.get("image")
+    _expect(
+        isinstance(image, str) and bool(image.strip()),
+        file,
+        f"{where}.image",
+        "an image reference such as nginx:1.27.3 (playground does not build images)",
+        image,
+    )
+    ports = spec.get("ports", [])
+    _expect(isinstance(ports, list), file, f"{where}.ports", "a list", ports)
+
+
+def _parse_secrets(file: Path, secrets: Any) -> list[str]:
+    _expect(isinstance(secrets, dict), file, "secrets", "a mapping", secrets)
+    generated = []
+    for name, spec in secrets.items():
+        where = f"secrets.{name}"
+        _expect(isinstance(spec, dict), file, where, "a mapping", spec)
+        if "x-playground-generate" in spec:
+            kind = spec["x-playground-generate"]
+            _expect(kind == "password", file, f"{where}.x-playground-generate", "password", kind)
+            generated.append(name)
+            continue
+        sources = {"file", "environment", "external", "name"} & spec.keys()
+        _expect(
+            bool(sources),
+            file,
+            where,
+            "one of file, environment, external, or x-playground-generate: password",
+            spec,
+        )
+    return generated
+
+
+def _parse_checks(
+    file: Path, entries: Any, services: dict[str, Any], secrets: list[str]
+) -> list[HealthCheck]:
+    _expect(isinstance(entries, list), file, "x-playground.checks", "a list", entries)
+    checks = []
+    for index, entry in enumerate(entries):
+        where = f"x-playground.checks[{index}]"
+        _expect(isinstance(entry, dict), file, where, "a mapping", entry)
+        service = entry.get("service")
+        _expect(
+            service in services,
+            file,
+            f"{where}.service",
+            "one of the stack's services: " + ", ".join(services),
+            service,
+        )
+        kinds = [kind for kind in CHECK_KINDS if kind in entry]
+        _expect(
+            len(kinds) == 1,
+            file,
+            where,
+            "exactly one check kind of: " + ", ".join(CHECK_KINDS),
+            entry,
+        )
+        kind = kinds[0]
+        options = entry[kind]
+        _expect(isinstance(options, dict), file, f"{where}.{kind}", "a mapping", options)
+        checks.append(_parse_check(file, f"{where}.{kind}", service, kind, options, secrets))
+    return checks
+
+
+def _parse_check(
+    file: Path, where: str, service: str, kind: str, options: dict, secrets: list[str]
+) -> HealthCheck:
+    port = options.get("port")
+    _expect(_is_port(port), file, f"{where}.port", "a container port number", port)
+    if kind == "http":
+        path = options.get("path", "/")
+        _expect(
+            isinstance(path, str) and path.startswith("/"),
+            file,
+            f"{where}.path",
+            "a URL path starting with /",
+            path,
+        )
+        status = options.get("expect_status", 200)
+        _expect(
+            isinstance(status, int) and 100 <= status <= 599,
+            file,
+            f"{where}.expect_status",
+            "an HTTP status code",
+            status,
+        )
+        return HealthCheck(service, kind, port, path=path, expect_status=status)
+
+    for key in ("user", "database"):
+        value = options.get(key)
+        _expect(isinstance(value, str) and bool(value), file, f"{where}.{key}", "a name", value)
+    secret = options.get("password_secret")
+    _expect(
+        secret in secrets,
+        file,
+        f"{where}.password_secret",
+        "a generated secret of this stack: " + (", ".join(secrets) or "none declared"),
+        secret,
+    )
+    return HealthCheck(
+        service,
+        kind,
+        port,
+        user=options["user"],
+        database=options["database"],
+        password_secret=secret,
+    )
+
+
+def parse_port(entry: Any, service: str, file: Path, where: str) -> PublishedPort:
+    """Parse one Compose ``ports`` entry (short or long syntax)."""
+    if isinstance(entry, int) and _is_port(entry):
+        return PublishedPort(service, entry, None)
+    if isinstance(entry, str):
+        match = _PORT_SHORT.match(entry.strip())
+        _expect(
+            match is not None,
+            file,
+            where,
+            '"[IP:][HOST:]CONTAINER[/PROTOCOL]" with single ports (no ranges)',
+            entry,
+        )
+        host = match["host"]
+        ip = match["ip"].strip("[]") if match["ip"] else None
+        return PublishedPort(
+            service,
+            int(match["container"]),
+            int(host) if host else None,
+            ip,
+            match["protocol"] or "tcp",
+        )
+    _expect(isinstance(entry, dict), file, where, "a string, a number or a mapping", entry)
+    target = entry.get("target")
+    _expect(_is_port(target), file, f"{where}.target", "a container port number", target)
+    published = entry.get("published")
+    if isinstance(published, str) and published.isdigit():
+        published = int(published)
+    _expect(
+        published is None or _is_port(published),
+        file,
+        f"{where}.published",
+        "a single host port number",
+        published,
+    )
+    return PublishedPort(
+        service, target, published, entry.get("host_ip"), entry.get("protocol", "tcp")
+    )
+
+
+def _is_port(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
+
+
+def _expect(condition: bool, file: Path, key: str, expected: str, value: Any) -> None:
+    if not condition:
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        raise ConfigError(f"{file}: {key}: expected {expected}, got {shown}")
