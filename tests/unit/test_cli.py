@@ -1,0 +1,65 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from playground.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("PLAYGROUND_IMAGE_MAP", raising=False)
+
+
+def test_unknown_stack_exits_2_and_lists_known():
+    result = runner.invoke(app, ["up", "nosuchstack"])
+    assert result.exit_code == 2
+    assert "unknown stack 'nosuchstack'" in result.output
+    assert "web" in result.output
+
+
+def test_unknown_backend_exits_2():
+    result = runner.invoke(app, ["up", "web", "--on", "nomad"])
+    assert result.exit_code == 2
+    assert "unknown backend 'nomad'" in result.output
+    assert "compose" in result.output
+
+
+def test_stacks_json_lists_web():
+    result = runner.invoke(app, ["stacks", "--json"])
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert [row["name"] for row in rows] == ["web"]
+    assert rows[0]["backends"] == ["compose"]
+
+
+def test_bad_image_map_exits_2(tmp_path):
+    bad = tmp_path / "map.yaml"
+    bad.write_text("images: nope\n")
+    result = runner.invoke(app, ["up", "web", "--image-map", str(bad)])
+    assert result.exit_code == 2
+    assert "images: expected a mapping" in result.output
+
+
+def test_bad_timeout_env_exits_2(monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_TIMEOUT", "soon")
+    result = runner.invoke(app, ["up", "web"])
+    assert result.exit_code == 2
+    assert "PLAYGROUND_TIMEOUT" in result.output
+
+
+def test_engine_unreachable_exits_2(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "Docker engine is not reachable" in result.output
+    assert "hint:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_usage_error_exits_2():
+    result = runner.invoke(app, ["up"])
+    assert result.exit_code == 2

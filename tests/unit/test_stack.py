@@ -1,0 +1,139 @@
+from pathlib import Path
+
+import pytest
+
+from playground.errors import ConfigError, UsageError
+from playground.stack import PublishedPort, list_stacks, load_stack, parse_port, parse_stack
+
+STACKS = Path(__file__).resolve().parents[2] / "stacks"
+
+MINIMAL = """
+services:
+  app:
+    image: nginx:1.27.3
+    ports: ["8080:80"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "compose.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_stacks_load():
+    assert "web" in list_stacks(STACKS)
+    for name in list_stacks(STACKS):
+        stack = load_stack(name, STACKS)
+        assert stack.description
+        assert stack.checks
+
+
+def test_web_stack_pins_images():
+    stack = load_stack("web", STACKS)
+    for image in stack.images().values():
+        tag = image.rsplit(":", 1)[-1]
+        assert ":" in image, image
+        assert tag != "latest", image
+
+
+def test_web_stack_has_no_fixed_password():
+    stack = load_stack("web", STACKS)
+    for spec in stack.compose["services"].values():
+        for key in spec.get("environment", {}):
+            assert not key.endswith("PASSWORD"), key
+    assert set(stack.generated_secrets) == {"db_password", "db_root_password"}
+
+
+def test_web_stack_checks():
+    stack = load_stack("web", STACKS)
+    kinds = {check.service: check.kind for check in stack.checks}
+    assert kinds == {"web": "http", "db": "mysql"}
+
+
+def test_unknown_stack_lists_known(tmp_path):
+    with pytest.raises(UsageError) as raised:
+        load_stack("nosuchstack", STACKS)
+    assert "web" in raised.value.message
+    assert raised.value.exit_code == 2
+
+
+def test_compose_file_by_path(tmp_path):
+    folder = tmp_path / "My App"
+    folder.mkdir()
+    path = write(folder, MINIMAL)
+    stack = load_stack(str(path), STACKS)
+    assert stack.name == "my-app"
+    assert stack.published_ports() == [PublishedPort("app", 80, 8080)]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("services: [a]", "services", "a mapping of service names"),
+        ("services:\n  app: {}\n", "services.app.image", "an image reference"),
+        (
+            "services:\n  app:\n    image: x:1\n    ports: ['80-90:80-90']\n",
+            "services.app.ports[0]",
+            "no ranges",
+        ),
+        (
+            "services:\n  app: {image: 'x:1'}\nx-playground:\n  checks:\n"
+            "    - {service: nope, http: {port: 80}}\n",
+            "x-playground.checks[0].service",
+            "one of the stack's services: app",
+        ),
+        (
+            "services:\n  app: {image: 'x:1'}\nx-playground:\n  checks:\n"
+            "    - {service: app, http: {port: 80, path: x}}\n",
+            "x-playground.checks[0].http.path",
+            "a URL path",
+        ),
+        (
+            "services:\n  app: {image: 'x:1'}\nx-playground:\n  checks:\n"
+            "    - service: app\n      mysql: {port: 3306, user: a, database: a,"
+            " password_secret: nope}\n",
+            "x-playground.checks[0].mysql.password_secret",
+            "a generated secret",
+        ),
+        (
+            "services:\n  app: {image: 'x:1'}\nsecrets:\n  s: {}\n",
+            "secrets.s",
+            "x-playground-generate: password",
+        ),
+    ],
+)
+def test_malformed_stack_names_file_and_key(tmp_path, text, key, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        parse_stack(path, "bad")
+    message = raised.value.message
+    assert message.startswith(f"{path}: {key}: expected")
+    assert expected in message
+
+
+def test_invalid_yaml_names_file(tmp_path):
+    path = write(tmp_path, "services: [\n")
+    with pytest.raises(ConfigError) as raised:
+        parse_stack(path, "bad")
+    assert str(path) in raised.value.message
+    assert raised.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("8080:80", PublishedPort("s", 80, 8080)),
+        ("127.0.0.2:8080:80/udp", PublishedPort("s", 80, 8080, "127.0.0.2", "udp")),
+        ("[::1]:8080:80", PublishedPort("s", 80, 8080, "::1")),
+        ("80", PublishedPort("s", 80, None)),
+        (80, PublishedPort("s", 80, None)),
+        ({"target": 80, "published": "8080"}, PublishedPort("s", 80, 8080)),
+        (
+            {"target": 80, "published": 8080, "host_ip": "0.0.0.0"},
+            PublishedPort("s", 80, 8080, "0.0.0.0"),
+        ),
+    ],
+)
+def test_parse_port_forms(entry, expected):
+    assert parse_port(entry, "s", Path("f"), "k") == expected
