@@ -1,0 +1,95 @@
+"""Fixtures that run the real CLI against the real engine, and clean up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from playground.imagemap import load_image_map
+from playground.settings import Settings
+from playground.stack import load_stack
+from tests.conftest import skip_or_fail
+
+COMMAND_TIMEOUT = 300
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class Playground:
+    """Runs ``python -m playground`` with an isolated state directory."""
+
+    def __init__(self, state_dir: Path):
+        self.env = {**os.environ, "PLAYGROUND_STATE_DIR": str(state_dir), "COLUMNS": "200"}
+        self.state_dir = state_dir
+
+    def __call__(self, *args: str) -> Run:
+        completed = subprocess.run(
+            [sys.executable, "-m", "playground", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=COMMAND_TIMEOUT,
+        )
+        return Run(completed.returncode, completed.stdout, completed.stderr)
+
+    def secret(self, stack: str, name: str) -> str:
+        return (self.state_dir / "stacks" / stack / "secrets" / name).read_text().strip()
+
+
+@pytest.fixture(scope="session")
+def stack_images(docker_engine) -> None:
+    """Require every image the shipped stacks name, after the image map."""
+    settings = Settings.resolve()
+    image_map = load_image_map(settings.image_map)
+    stack = load_stack("web", settings.stacks_dir)
+    missing = []
+    for image in image_map.relocated(stack.images()).values():
+        found = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
+        if found.returncode != 0:
+            missing.append(image)
+    if missing:
+        skip_or_fail(
+            "stack images not on this machine: " + ", ".join(missing)
+            + "; run scripts/build-offline-images and set PLAYGROUND_IMAGE_MAP"
+        )
+
+
+def project_resources(project: str) -> dict[str, list[str]]:
+    """Return the names of containers, networks and volumes of a Compose project."""
+    label = f"label=com.docker.compose.project={project}"
+    commands = {
+        "containers": ["docker", "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
+        "networks": ["docker", "network", "ls", "--filter", label, "--format", "{{.Name}}"],
+        "volumes": ["docker", "volume", "ls", "--filter", label, "--format", "{{.Name}}"],
+    }
+    return {
+        kind: subprocess.run(command, capture_output=True, text=True, check=True)
+        .stdout.split()
+        for kind, command in commands.items()
+    }
+
+
+@pytest.fixture
+def playground(tmp_path, stack_images):
+    """A CLI runner; every stack it may have started is removed afterwards,
+    volumes included, also when the test fails."""
+    runner = Playground(tmp_path / "state")
+    leftover = project_resources("playground-web")
+    if any(leftover.values()):
+        pytest.fail(f"a web stack is already on this engine ({leftover}); take it down first")
+    yield runner
+    runner("down", "web", "--volumes")

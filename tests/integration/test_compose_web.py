@@ -1,0 +1,118 @@
+"""The web stack on Docker Compose, end to end, on a real engine."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import urllib.request
+
+import pymysql
+import pytest
+
+from tests.integration.conftest import project_resources
+
+pytestmark = pytest.mark.docker
+
+PROJECT = "playground-web"
+
+
+def db_connection(playground):
+    return pymysql.connect(
+        host="127.0.0.1",
+        port=3306,
+        user="app",
+        password=playground.secret("web", "db_password"),
+        database="app",
+        connect_timeout=5,
+        autocommit=True,
+    )
+
+
+def test_up_check_and_down(playground):
+    up = playground("up", "web")
+    assert up.exit_code == 0, up.output
+    assert "http://127.0.0.1:8080" in up.stdout
+    assert "127.0.0.1:3306" in up.stdout
+
+    with urllib.request.urlopen("http://127.0.0.1:8080/", timeout=5) as response:
+        assert response.status == 200
+
+    check = playground("check", "web", "--json")
+    assert check.exit_code == 0, check.output
+    report = json.loads(check.stdout)
+    assert report["healthy"] is True
+    assert {s["service"]: s["ok"] for s in report["services"]} == {"web": True, "db": True}
+
+    again = playground("up", "web")
+    assert again.exit_code == 0, again.output
+    assert "nothing changed" in again.stderr
+
+    status = playground("status", "--json")
+    rows = json.loads(status.stdout)
+    assert {"stack": "web", "backend": "compose"}.items() <= rows[0].items()
+
+    down = playground("down", "web", "--volumes")
+    assert down.exit_code == 0, down.output
+    assert f"{PROJECT}_db-data" in down.stderr
+    assert project_resources(PROJECT) == {"containers": [], "networks": [], "volumes": []}
+
+    second_down = playground("down", "web")
+    assert second_down.exit_code == 0, second_down.output
+    assert "not up" in second_down.stderr
+
+
+def test_data_survives_down_until_volumes_removed(playground):
+    assert playground("up", "web").exit_code == 0
+    with db_connection(playground) as connection, connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE notes (body VARCHAR(64))")
+        cursor.execute("INSERT INTO notes VALUES ('kept across down')")
+
+    down = playground("down", "web")
+    assert down.exit_code == 0, down.output
+    assert "kept volumes" in down.stderr
+    assert project_resources(PROJECT)["volumes"] == [f"{PROJECT}_db-data"]
+
+    assert playground("up", "web").exit_code == 0
+    with db_connection(playground) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT body FROM notes")
+        assert cursor.fetchall() == (("kept across down",),)
+
+    assert playground("down", "web", "--volumes").exit_code == 0
+    assert playground("up", "web").exit_code == 0
+    with db_connection(playground) as connection, connection.cursor() as cursor:
+        cursor.execute("SHOW TABLES LIKE 'notes'")
+        assert cursor.fetchall() == ()
+
+
+def test_check_names_stopped_database(playground):
+    assert playground("up", "web").exit_code == 0
+    subprocess.run(["docker", "stop", f"{PROJECT}-db-1"], check=True, capture_output=True)
+
+    check = playground("check", "web")
+    assert check.exit_code == 1, check.output
+    assert "db" in check.stderr.split("unhealthy:")[-1]
+    assert "web" not in check.stderr.split("unhealthy:")[-1]
+
+    report = json.loads(playground("check", "web", "--json").stdout)
+    failed = [s["service"] for s in report["services"] if not s["ok"]]
+    assert failed == ["db"]
+
+
+def test_taken_port_fails_before_start(playground):
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", 8080))
+        holder.listen()
+        up = playground("up", "web")
+
+    assert up.exit_code == 2, up.output
+    assert "127.0.0.1:8080/tcp is already in use" in up.stderr
+    assert "python" in up.stderr
+    assert project_resources(PROJECT)["containers"] == []
+
+
+def test_unknown_stack_exits_2(playground):
+    up = playground("up", "nosuchstack")
+    assert up.exit_code == 2
+    assert "known stacks: web" in up.stderr
