@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import time
 from dataclasses import dataclass
 
 from playground.stack import HealthCheck
@@ -57,6 +58,7 @@ def probe(
 def probe_http(check: HealthCheck, host: str, port: int, timeout: float) -> Verdict:
     name = describe(check)
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    started = time.monotonic()
     try:
         connection.request("GET", check.path, headers={"User-Agent": "playground-check"})
         status = connection.getresponse().status
@@ -65,9 +67,10 @@ def probe_http(check: HealthCheck, host: str, port: int, timeout: float) -> Verd
     finally:
         connection.close()
 
-    detail = f"HTTP {status} from http://{host}:{port}{check.path}"
+    milliseconds = (time.monotonic() - started) * 1000
+    detail = f"HTTP {status} in {milliseconds:.0f} ms"
     if status != check.expect_status:
-        detail += f" (expected {check.expect_status})"
+        detail = f"HTTP {status} from http://{host}:{port}{check.path}, expected {check.expect_status}"
     return Verdict(check.service, name, status == check.expect_status, detail)
 
 
@@ -113,9 +116,7 @@ def probe_mysql(
 
     if row != (1,):
         return Verdict(check.service, name, False, f"SELECT 1 returned {row!r}")
-    return Verdict(
-        check.service, name, True, f"logged in as {check.user} on {host}:{port}, SELECT 1 = 1"
-    )
+    return Verdict(check.service, name, True, f"login as {check.user}, SELECT 1 returned 1")
 
 
 def _mysql_failure(

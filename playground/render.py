@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def _console(stderr: bool) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=not stderr)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def info(message: str) -> None:
@@ -122,8 +122,11 @@ def print_report(report: StackReport) -> None:
     from rich.table import Table
 
     table = Table(title=f"{report.stack.name} on {report.backend}", title_justify="left")
-    for column in ("service", "state", "endpoints", "verdict", "detail"):
-        table.add_column(column)
+    table.add_column("service")
+    table.add_column("state", no_wrap=True)
+    table.add_column("endpoints", no_wrap=True)
+    table.add_column("verdict")
+    table.add_column("detail")
     for service in report.services:
         data = _service_data(report.stack, service)
         state = data["status"] + (f" ({data['health']})" if data["health"] else "")

@@ -226,13 +226,7 @@ class ComposeBackend:
     ) -> None:
         bindings = _host_bindings(document)
         taken = busy(bindings)
-        own_ports = {
-            int(binding.host_port)
-            for container in own
-            for bindings_of_port in (container.network_settings.ports or {}).values()
-            for binding in bindings_of_port or []
-            if binding.host_port
-        }
+        own_ports = {endpoint.port for endpoint in _endpoints(own)}
         conflicts = [binding for binding in taken if binding.port not in own_ports]
         if not conflicts:
             return
@@ -321,14 +315,23 @@ def _endpoints(containers: list[Container]) -> list[Endpoint]:
     for container in containers:
         for key, bindings in (container.network_settings.ports or {}).items():
             port, _, protocol = key.partition("/")
-            for binding in bindings or []:
-                if not binding.host_port:
+            for host, host_port in map(_host_address, bindings or []):
+                if host_port is None:
                     continue
-                host = binding.host_ip or "127.0.0.1"
-                if host in ("0.0.0.0", "::", ""):
-                    host = "127.0.0.1"
-                endpoint = Endpoint(int(port), host, int(binding.host_port), protocol or "tcp")
+                endpoint = Endpoint(int(port), host, host_port, protocol or "tcp")
                 if endpoint not in seen:
                     seen.add(endpoint)
                     endpoints.append(endpoint)
     return endpoints
+
+
+def _host_address(binding: Any) -> tuple[str, int | None]:
+    """Return (host to connect to, host port) of one published port, as found
+    in ``docker inspect`` output (NetworkSettings.Ports)."""
+    if isinstance(binding, dict):
+        host, port = binding.get("HostIp"), binding.get("HostPort")
+    else:
+        host, port = binding.host_ip, binding.host_port
+    if not host or host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return host, int(port) if port else None
