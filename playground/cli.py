@@ -47,7 +47,7 @@ StackArgument = Annotated[
 
 
 @contextmanager
-def _handled() -> Iterator[None]:
+def _handled(stack_name: str = "STACK") -> Iterator[None]:
     """Turn project errors and Ctrl-C into messages and exit codes."""
     from playground import render
 
@@ -59,7 +59,7 @@ def _handled() -> Iterator[None]:
     except KeyboardInterrupt:
         render.info(
             "\ninterrupted; run the same command again to finish, "
-            "or 'playground down STACK' to remove what was started"
+            f"or 'playground down {stack_name}' to remove what was started"
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
@@ -147,7 +147,7 @@ def up(
     """Bring a stack up, wait until its health checks pass, and show its endpoints."""
     from playground import lifecycle, render
 
-    with _handled():
+    with _handled(stack_name):
         settings, stack, backend = _context(stack_name, on, image_map, timeout, bind)
         started = time.monotonic()
         render.info(f"bringing {stack.name} up on {backend.name}")

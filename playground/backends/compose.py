@@ -124,6 +124,9 @@ class ComposeBackend:
         compose_file = self._write(stack, document)
         client = self._client(stack, compose_file)
         before = self._containers(client, stack)
+        # python-on-whales re-inspects a container when an attribute is read
+        # later, so the state before ``up`` is copied out now.
+        before_state = [(c.id, c.state.running) for c in before]
 
         self._check_ports(client, document, before)
         from python_on_whales.exceptions import DockerException
@@ -137,9 +140,11 @@ class ComposeBackend:
                     raise _missing_images_error(missing) from error
                 raise
 
-        after = self._containers(client, stack)
-        unchanged = bool(before) and [c.id for c in before] == [c.id for c in after] and all(
-            c.state.running for c in before
+        after_ids = [c.id for c in self._containers(client, stack)]
+        unchanged = (
+            bool(before_state)
+            and [container_id for container_id, _ in before_state] == after_ids
+            and all(running for _, running in before_state)
         )
         return UpResult(changed=not unchanged)
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
+import sys
+import time
 import urllib.request
 
 import pymysql
@@ -116,3 +120,30 @@ def test_unknown_stack_exits_2(playground):
     up = playground("up", "nosuchstack")
     assert up.exit_code == 2
     assert "known stacks: web" in up.stderr
+
+
+def test_interrupted_up_is_finished_by_next_up(playground):
+    command = [sys.executable, "-m", "playground", "up", "web"]
+    process = subprocess.Popen(
+        command,
+        env=playground.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+
+    # Depending on where the interrupt landed, this up starts containers or
+    # finds them running; either way it must end healthy.
+    up = playground("up", "web")
+    assert up.exit_code == 0, up.output
+    assert playground("check", "web").exit_code == 0
+
+    down = playground("down", "web", "--volumes")
+    assert down.exit_code == 0, down.output
+    assert project_resources(PROJECT) == {"containers": [], "networks": [], "volumes": []}
