@@ -23,6 +23,7 @@ from playground.backends import (
     ServiceState,
     UpResult,
 )
+from playground.credentials import secrets_dir
 from playground.engine import containers_publishing, docker_client, docker_errors
 from playground.errors import PlaygroundError, PrerequisiteError
 from playground.ports import HostBinding, busy, listening_process
@@ -149,22 +150,36 @@ class ComposeBackend:
         return UpResult(changed=not unchanged)
 
     def down(self, stack: Stack, *, volumes: bool) -> DownResult:
-        client = self._client(stack)
-        containers = self._containers(client, stack)
-        volume_names = self._volume_names(client, stack) if volumes else []
+        client = self._client(stack, self._compose_file(stack))
+        was_up = self._project_exists(client, stack)
+        removed = self._volume_names(client, stack) if volumes else []
 
         with docker_errors(client, compose=True):
             client.compose.down(volumes=volumes, remove_orphans=True, quiet=True)
-            if volumes and volume_names:
-                # down --volumes without the Compose file leaves named volumes.
-                leftover = self._volume_names(client, stack)
-                if leftover:
-                    client.volume.remove(leftover)
 
-        kept = [] if volumes else self._declared_volumes(stack)
-        return DownResult(
-            was_up=bool(containers), removed_volumes=volume_names, kept_volumes=kept
-        )
+        # Named volumes outlive their containers; after a stack that ran, the
+        # declared ones exist, so no further engine call is spent to list them.
+        kept = self._declared_volumes(stack) if was_up and not volumes else []
+        return DownResult(was_up=was_up, removed_volumes=removed, kept_volumes=kept)
+
+    def _compose_file(self, stack: Stack) -> Path:
+        """Return the rendered Compose file, rendering it again if it is gone.
+
+        Compose needs the file to find the project's named volumes.
+        """
+        path = self.settings.stack_state_dir(stack.name) / "compose.yaml"
+        if path.exists():
+            return path
+        folder = secrets_dir(self.settings.stack_state_dir(stack.name))
+        files = {name: folder / name for name in stack.generated_secrets}
+        return self._write(stack, self.render(stack, files))
+
+    def _project_exists(self, client: DockerClient, stack: Stack) -> bool:
+        """Return whether any container of the stack exists, running or not."""
+        project = self.project_name(stack)
+        with docker_errors(client, compose=True):
+            projects = client.compose.ls(all=True, filters={"name": project})
+        return any(p.name == project for p in projects)
 
     # Inspection
 
