@@ -19,6 +19,10 @@ PROBE_TIMEOUT = 2.0
 # MySQL server error codes (include/mysqld_error.h): no retry fixes these.
 _ER_ACCESS_DENIED = 1045
 _ER_DBACCESS_DENIED = 1044
+# Client error codes (include/errmsg.h): the server is not reachable yet.
+_CR_CONNECTION_ERROR = 2002
+_CR_CONN_HOST_ERROR = 2003
+_CR_SERVER_LOST = 2013
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,12 @@ def _mysql_failure(
             "probably initialised with other credentials; 'playground down STACK "
             "--volumes' starts it afresh",
             fatal=True,
+        )
+    if code in (_CR_CONNECTION_ERROR, _CR_CONN_HOST_ERROR, _CR_SERVER_LOST):
+        # Docker's port proxy accepts the TCP connection and then drops it
+        # while nothing listens in the container yet.
+        return Verdict(
+            check.service, name, False, f"not accepting MySQL logins on {host}:{port} yet"
         )
     return Verdict(check.service, name, False, f"no MySQL login on {host}:{port}: {message}")
 

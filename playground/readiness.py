@@ -159,7 +159,7 @@ def wait_until_ready(
                 f"timed out after {timeout:.0f} s waiting for {stack.name} to be ready; "
                 + _failure_message(stack, pending),
                 hint="raise the limit with --timeout or PLAYGROUND_TIMEOUT if the "
-                "machine is slow, or read the log lines below",
+                "machine is slow, or read the log lines above",
                 details=_log_tails(stack, backend, pending),
             )
         time.sleep(POLL_INTERVAL)

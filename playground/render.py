@@ -129,7 +129,7 @@ def print_report(report: StackReport) -> None:
     table.add_column("detail")
     for service in report.services:
         data = _service_data(report.stack, service)
-        state = data["status"] + (f" ({data['health']})" if data["health"] else "")
+        state = data["status"] + _health_suffix(data["health"])
         verdict = "[green]pass[/]" if service.ok else "[red]FAIL[/]"
         table.add_row(
             service.service, state, "\n".join(data["endpoints"]), verdict, service.summary
@@ -184,7 +184,7 @@ def print_status(rows: list[dict[str, Any]]) -> None:
         table.add_column(column)
     for row in rows:
         for service in row["services"]:
-            state = service["status"] + (f" ({service['health']})" if service["health"] else "")
+            state = service["status"] + _health_suffix(service["health"])
             table.add_row(
                 row["stack"],
                 row["backend"],
@@ -193,3 +193,10 @@ def print_status(rows: list[dict[str, Any]]) -> None:
                 ", ".join(service["endpoints"]),
             )
     _console(False).print(table)
+
+
+def _health_suffix(health: str | None) -> str:
+    """Return Docker's health status as shown after a state."""
+    if health is None:
+        return ""
+    return " (healthy)" if health == "healthy" else f" (health: {health})"
