@@ -134,8 +134,8 @@ def _mysql_failure(
             name,
             False,
             f"access denied for {check.user} on {host}:{port}: the data volume was "
-            "probably initialised with other credentials; 'playground down STACK "
-            "--volumes' starts it afresh",
+            "probably initialised with other credentials; taking the stack down "
+            "with --volumes starts it afresh and deletes its data",
             fatal=True,
         )
     if code in (_CR_CONNECTION_ERROR, _CR_CONN_HOST_ERROR, _CR_SERVER_LOST):

@@ -1,4 +1,4 @@
-"""What the commands do, independent of the backend and of the terminal."""
+"""Command actions, independent of the backend and of the terminal."""
 
 from __future__ import annotations
 

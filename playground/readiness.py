@@ -132,9 +132,10 @@ def wait_until_ready(
 ) -> list[ServiceReport]:
     """Poll until every service is ready.
 
-    Raises Unhealthy as soon as a failure cannot cure itself (a container
-    that exited, a rejected password) and WaitTimeout after ``timeout``
-    seconds; both carry the last log lines of the services concerned.
+    Raises Unhealthy as soon as a failure cannot cure itself, such as a
+    container that exited or a rejected password. Raises WaitTimeout after
+    ``timeout`` seconds. Both carry the last log lines of the services
+    concerned.
     """
     started = time.monotonic()
     passed: dict[tuple[str, str], Verdict] = {}

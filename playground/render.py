@@ -28,7 +28,9 @@ def _console(stderr: bool) -> Console:
 
 
 def info(message: str) -> None:
-    _console(True).print(message)
+    # Plain text on purpose: loading Rich for one line would cost more than
+    # a fast command such as ``down`` spends on its own work.
+    print(message, file=sys.stderr, flush=True)
 
 
 def warning(message: str) -> None:

@@ -38,7 +38,7 @@ class Endpoint:
 
 @dataclass
 class ServiceState:
-    """What a backend reports for one service of a deployed stack."""
+    """A backend's report on one service of a deployed stack."""
 
     service: str
     status: str

@@ -1,9 +1,9 @@
 """The Compose backend: one ``docker compose`` project per stack.
 
-The stack's Compose file is rendered into the state directory (images
-relocated, ports bound to the configured address, playground labels, secret
-files) and run as project ``playground-STACK`` with the stack's folder as the
-project directory, so relative paths in the stack file keep working.
+The stack's Compose file is rendered into the state directory with images
+relocated, ports bound to the configured address, playground labels and
+secret files. It runs as project ``playground-STACK``. The stack's folder is
+the project directory, so relative paths in the stack file keep working.
 """
 
 from __future__ import annotations
@@ -163,10 +163,8 @@ class ComposeBackend:
         return DownResult(was_up=was_up, removed_volumes=removed, kept_volumes=kept)
 
     def _compose_file(self, stack: Stack) -> Path:
-        """Return the rendered Compose file, rendering it again if it is gone.
-
-        Compose needs the file to find the project's named volumes.
-        """
+        """Return the rendered Compose file, rendering it again if it is gone,
+        so ``down`` sees the same volumes and networks as ``up``."""
         path = self.settings.stack_state_dir(stack.name) / "compose.yaml"
         if path.exists():
             return path
