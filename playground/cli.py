@@ -21,8 +21,8 @@ from playground.errors import EXIT_FAILED, EXIT_INTERRUPTED, PlaygroundError
 
 app = typer.Typer(
     name="playground",
-    help="Bring predefined multi-container stacks up on Docker Compose and prove "
-    "they work with health checks.",
+    help="Bring predefined multi-container stacks up on Docker Compose or Swarm and "
+    "prove they work with health checks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,7 +30,15 @@ app = typer.Typer(
 )
 
 OnOption = Annotated[
-    str, typer.Option("--on", help="Backend to run on (compose).", metavar="BACKEND")
+    str, typer.Option("--on", help="Backend to run on: compose or swarm.", metavar="BACKEND")
+]
+FoundOnOption = Annotated[
+    str | None,
+    typer.Option(
+        "--on",
+        help="Backend the stack runs on: compose or swarm [default: where it is up].",
+        metavar="BACKEND",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print data as JSON on stdout.")]
 ImageMapOption = Annotated[
@@ -66,12 +74,13 @@ def _handled(stack_name: str = "STACK") -> Iterator[None]:
 
 def _context(
     stack_name: str,
-    backend_name: str,
+    backend_name: str | None,
     image_map: Path | None = None,
     timeout: float | None = None,
     bind_address: str | None = None,
 ):
-    from playground.backends import get_backend
+    from playground.backends import find_backends, get_backend
+    from playground.errors import UsageError
     from playground.imagemap import load_image_map
     from playground.settings import Settings
     from playground.stack import load_stack
@@ -80,6 +89,13 @@ def _context(
         image_map=image_map, timeout=timeout, bind_address=bind_address
     )
     stack = load_stack(stack_name, settings.stacks_dir)
+    if backend_name is None:
+        found = find_backends(stack.name)
+        if len(found) > 1:
+            raise UsageError(
+                f"stack {stack.name} is up on {' and '.join(found)}; choose one with --on"
+            )
+        backend_name = found[0] if found else "compose"
     backend = get_backend(backend_name, settings, load_image_map(settings.image_map))
     return settings, stack, backend
 
@@ -152,15 +168,15 @@ def up(
         started = time.monotonic()
         render.info(f"bringing {stack.name} up on {backend.name}")
         with render.WaitDisplay(stack.name) as display:
-            result, report = lifecycle.up(stack, backend, settings, display)
+            result, report = lifecycle.up(
+                stack, backend, settings, display, notify=render.warning
+            )
         elapsed = time.monotonic() - started
 
         if json_output:
             render.print_json({**render.report_data(report), "changed": result.changed})
             return
         render.print_report(report)
-        for note in report.notes:
-            render.warning(note)
         if result.changed:
             render.info(f"{stack.name} is up on {backend.name} and healthy ({elapsed:.1f} s)")
         else:
@@ -170,18 +186,32 @@ def up(
 @app.command()
 def down(
     stack_name: StackArgument,
-    on: OnOption = "compose",
+    on: FoundOnOption = None,
     volumes: Annotated[
         bool, typer.Option("--volumes", help="Also delete the stack's named volumes (its data).")
+    ] = False,
+    leave_swarm: Annotated[
+        bool,
+        typer.Option(
+            "--leave-swarm",
+            help="With --on swarm: also leave the swarm, if playground created it "
+            "and nothing else runs on it.",
+        ),
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Take a stack down. Named volumes are kept unless --volumes is given."""
     from playground import render
+    from playground.errors import UsageError
 
     with _handled():
         _settings, stack, backend = _context(stack_name, on)
-        result = backend.down(stack, volumes=volumes)
+        if leave_swarm and backend.name != "swarm":
+            raise UsageError("--leave-swarm goes with --on swarm")
+        if leave_swarm:
+            result = backend.down(stack, volumes=volumes, leave_swarm=True)
+        else:
+            result = backend.down(stack, volumes=volumes)
         if json_output:
             render.print_json(
                 {
@@ -228,7 +258,7 @@ def status(json_output: JsonOption = False) -> None:
 
 @app.command()
 def check(
-    stack_name: StackArgument, on: OnOption = "compose", json_output: JsonOption = False
+    stack_name: StackArgument, on: FoundOnOption = None, json_output: JsonOption = False
 ) -> None:
     """Run a stack's health checks once; exit 1 if any service fails."""
     from playground import lifecycle, render

@@ -8,6 +8,8 @@ engine and the Compose plugin are probed by exit code to explain why.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +67,25 @@ def docker_errors(client: DockerClient, *, compose: bool = False) -> Iterator[No
         raise diagnose(client, compose=compose) or command_error(error) from error
 
 
+@contextmanager
+def stdout_silenced() -> Iterator[None]:
+    """Send the standard output of child processes to /dev/null.
+
+    For python-on-whales calls that let the docker CLI print progress
+    ("Creating service ...") straight to our stdout, which carries --json.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def command_error(error: Exception) -> CommandError:
     """Build a CommandError from a python-on-whales DockerException."""
     command = [str(part) for part in getattr(error, "docker_command", [])]
@@ -101,3 +122,18 @@ def containers_publishing(client: DockerClient, port: int) -> list[str]:
     """Return the names of running containers that publish host ``port``."""
     with docker_errors(client):
         return [c.name for c in client.container.list(filters={"publish": str(port)})]
+
+
+def missing_images_error(client: DockerClient, document: dict) -> PrerequisiteError | None:
+    """Return an error naming the images of a rendered document that are not
+    on this machine, or None if all are; called after a failed start."""
+    images = sorted({spec["image"] for spec in document["services"].values()})
+    with docker_errors(client):
+        missing = [image for image in images if not client.image.exists(image)]
+    if not missing:
+        return None
+    return PrerequisiteError(
+        "images not on this machine and not pulled: " + ", ".join(missing),
+        hint="on a machine without registry access, run scripts/build-offline-images "
+        "and set PLAYGROUND_IMAGE_MAP to the image map it writes",
+    )

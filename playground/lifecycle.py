@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from playground.backends import Backend, UpResult
@@ -31,15 +33,33 @@ def up(
     backend: Backend,
     settings: Settings,
     progress: Progress | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[UpResult, StackReport]:
-    """Bring ``stack`` up and wait until every service is proven ready."""
+    """Bring ``stack`` up and wait until every service is proven ready.
+
+    Services start in the backend's phases: each phase is deployed, with
+    later services held back, and must be ready before the next one starts.
+    """
     state_dir = settings.stack_state_dir(stack.name)
     secret_files = ensure_secrets(state_dir, stack.generated_secrets)
-    result = backend.up(stack, secret_files)
-    reports = wait_until_ready(
-        stack, backend, passwords(stack, settings), settings.timeout, progress
-    )
-    return result, StackReport(stack, backend.name, reports, result.notes)
+    known = passwords(stack, settings)
+    deadline = time.monotonic() + settings.timeout
+
+    total = UpResult(changed=False)
+    started: list[str] = []
+    for phase in backend.phases(stack):
+        started += phase
+        held = frozenset(s for s in stack.services if s not in started)
+        result = backend.up(stack, secret_files, held=held)
+        total.changed |= result.changed
+        for note in result.notes:
+            if note not in total.notes:
+                total.notes.append(note)
+                if notify:
+                    notify(note)
+        remaining = max(deadline - time.monotonic(), 0.0)
+        reports = wait_until_ready(stack, backend, known, remaining, progress, list(started))
+    return total, StackReport(stack, backend.name, reports, total.notes)
 
 
 def check(stack: Stack, backend: Backend, settings: Settings) -> StackReport:

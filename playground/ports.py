@@ -5,8 +5,11 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from playground.errors import PrerequisiteError
 
 _LISTEN = "0A"
 
@@ -42,6 +45,31 @@ def is_free(binding: HostBinding) -> bool:
 
 def busy(bindings: list[HostBinding]) -> list[HostBinding]:
     return [binding for binding in bindings if not is_free(binding)]
+
+
+def ensure_free(
+    bindings: list[HostBinding],
+    own_ports: set[int],
+    container_holders: Callable[[int], list[str]],
+) -> None:
+    """Raise PrerequisiteError naming every binding that is taken, and by what,
+    unless the stack's own containers (``own_ports``) hold it."""
+    taken = [binding for binding in busy(bindings) if binding.port not in own_ports]
+    if not taken:
+        return
+
+    lines = []
+    for binding in taken:
+        holders = container_holders(binding.port)
+        if holders:
+            holder = "container " + ", ".join(holders)
+        else:
+            holder = listening_process(binding.port) or "a process outside Docker"
+        lines.append(f"port {binding} is already in use by {holder}")
+    raise PrerequisiteError(
+        "; ".join(lines),
+        hint="stop what holds the port, or change the host port in the stack file",
+    )
 
 
 def listening_process(port: int, proc: Path = Path("/proc")) -> str | None:

@@ -41,12 +41,25 @@ def evaluate(
     states: dict[str, ServiceState],
     passwords: dict[str, str | None],
     passed: dict[tuple[str, str], Verdict] | None = None,
+    services: list[str] | None = None,
 ) -> list[ServiceReport]:
-    """Probe every service once; checks already in ``passed`` are not re-run."""
-    return [
-        _evaluate_service(stack, service, states.get(service), passwords, passed)
-        for service in stack.services
-    ]
+    """Probe every service in ``services`` (default: all) once; checks already
+    in ``passed`` are not re-run. Other services are reported as waiting."""
+    reports = []
+    for service in stack.services:
+        if services is None or service in services:
+            reports.append(
+                _evaluate_service(stack, service, states.get(service), passwords, passed)
+            )
+        else:
+            reports.append(
+                ServiceReport(
+                    service,
+                    states.get(service),
+                    summary="waiting until the services it depends on are healthy",
+                )
+            )
+    return reports
 
 
 def _evaluate_service(
@@ -129,8 +142,9 @@ def wait_until_ready(
     passwords: dict[str, str | None],
     timeout: float,
     progress: Progress | None = None,
+    services: list[str] | None = None,
 ) -> list[ServiceReport]:
-    """Poll until every service is ready.
+    """Poll until every service in ``services`` (default: all) is ready.
 
     Raises Unhealthy as soon as a failure cannot cure itself, such as a
     container that exited or a rejected password. Raises WaitTimeout after
@@ -140,14 +154,15 @@ def wait_until_ready(
     started = time.monotonic()
     passed: dict[tuple[str, str], Verdict] = {}
     while True:
-        reports = evaluate(stack, backend.states(stack), passwords, passed)
+        reports = evaluate(stack, backend.states(stack), passwords, passed, services)
         elapsed = time.monotonic() - started
         if progress:
             progress(reports, elapsed)
-        if all(report.ok for report in reports):
+        gated = [r for r in reports if services is None or r.service in services]
+        if all(report.ok for report in gated):
             return reports
 
-        fatal = [report for report in reports if report.fatal]
+        fatal = [report for report in gated if report.fatal]
         if fatal:
             raise Unhealthy(
                 _failure_message(stack, fatal),
@@ -155,7 +170,7 @@ def wait_until_ready(
                 details=_log_tails(stack, backend, fatal),
             )
         if elapsed >= timeout:
-            pending = [report for report in reports if not report.ok]
+            pending = [report for report in gated if not report.ok]
             raise WaitTimeout(
                 f"timed out after {timeout:.0f} s waiting for {stack.name} to be ready; "
                 + _failure_message(stack, pending),

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 STACK_LABEL = "io.playground.stack"
 BACKEND_LABEL = "io.playground.backend"
 
-KNOWN_BACKENDS = ("compose",)
+KNOWN_BACKENDS = ("compose", "swarm")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class ServiceState:
     @property
     def stopped_for_good(self) -> bool:
         """True when the service will not come back by itself."""
-        return self.status in ("exited", "dead", "missing")
+        return self.status in ("exited", "dead", "missing", "failed", "stopped")
 
     def endpoint(self, container_port: int) -> Endpoint | None:
         for endpoint in self.endpoints:
@@ -79,7 +79,11 @@ class DownResult:
 class Backend(Protocol):
     name: str
 
-    def up(self, stack: Stack, secret_files: dict[str, Path]) -> UpResult: ...
+    def phases(self, stack: Stack) -> list[list[str]]: ...
+
+    def up(
+        self, stack: Stack, secret_files: dict[str, Path], held: frozenset[str] = ...
+    ) -> UpResult: ...
 
     def down(self, stack: Stack, *, volumes: bool) -> DownResult: ...
 
@@ -90,12 +94,29 @@ class Backend(Protocol):
     def deployed(self) -> dict[str, dict[str, ServiceState]]: ...
 
 
+def find_backends(stack_name: str) -> list[str]:
+    """Return the backends that have containers of stack ``stack_name`` on
+    this engine, found by the labels every backend puts on them."""
+    from playground.engine import docker_client, docker_errors
+
+    client = docker_client()
+    with docker_errors(client):
+        containers = client.container.list(
+            all=True, filters=[("label", f"{STACK_LABEL}={stack_name}")]
+        )
+    return sorted({c.config.labels.get(BACKEND_LABEL, "compose") for c in containers})
+
+
 def get_backend(name: str, settings: Settings, image_map: ImageMap) -> Backend:
     """Return the backend called ``name``; UsageError lists the known ones."""
     if name == "compose":
         from playground.backends.compose import ComposeBackend
 
         return ComposeBackend(settings, image_map)
+    if name == "swarm":
+        from playground.backends.swarm import SwarmBackend
+
+        return SwarmBackend(settings, image_map)
     raise UsageError(
         f"unknown backend {name!r}; known backends: {', '.join(KNOWN_BACKENDS)}"
     )

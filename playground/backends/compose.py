@@ -8,12 +8,9 @@ the project directory, so relative paths in the stack file keep working.
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from playground.backends import (
     BACKEND_LABEL,
@@ -23,11 +20,15 @@ from playground.backends import (
     ServiceState,
     UpResult,
 )
+from playground.compose_file import long_ports, render_base, write_document
 from playground.credentials import secrets_dir
-from playground.engine import containers_publishing, docker_client, docker_errors
-from playground.errors import PlaygroundError, PrerequisiteError
-from playground.ports import HostBinding, busy, listening_process
-from playground.stack import parse_port
+from playground.engine import (
+    containers_publishing,
+    docker_client,
+    docker_errors,
+    missing_images_error,
+)
+from playground.ports import HostBinding, ensure_free
 
 if TYPE_CHECKING:
     from python_on_whales import Container, DockerClient
@@ -58,53 +59,15 @@ class ComposeBackend:
 
     def render(self, stack: Stack, secret_files: dict[str, Path]) -> dict[str, Any]:
         """Return the Compose document that ``up`` runs for ``stack``."""
-        document = copy.deepcopy(stack.compose)
-        document.pop("x-playground", None)
+        document = render_base(stack, self.image_map, secret_files, self.name)
         document["name"] = self.project_name(stack)
-        labels = {STACK_LABEL: stack.name, BACKEND_LABEL: self.name}
-
         for service, spec in document["services"].items():
-            spec["image"] = self.image_map.relocate(spec["image"])
-            spec["labels"] = {**_label_dict(spec.get("labels")), **labels}
             if "ports" in spec:
-                spec["ports"] = [
-                    self._render_port(stack, service, index, entry)
-                    for index, entry in enumerate(spec["ports"])
-                ]
-
-        for name in list(document.get("volumes") or {}):
-            volume = document["volumes"][name] or {}
-            if not volume.get("external"):
-                volume["labels"] = {**_label_dict(volume.get("labels")), **labels}
-            document["volumes"][name] = volume
-
-        networks = document.setdefault("networks", {})
-        default = networks.get("default") or {}
-        if not default.get("external"):
-            default["labels"] = {**_label_dict(default.get("labels")), **labels}
-        networks["default"] = default
-
-        for name in stack.generated_secrets:
-            document["secrets"][name] = {"file": str(secret_files[name])}
+                spec["ports"] = long_ports(stack, service, self.settings.bind_address)
         return document
 
-    def _render_port(self, stack: Stack, service: str, index: int, entry: Any) -> dict:
-        port = parse_port(entry, service, stack.file, f"services.{service}.ports[{index}]")
-        rendered: dict[str, Any] = {
-            "target": port.container_port,
-            "host_ip": port.host_ip or self.settings.bind_address,
-            "protocol": port.protocol,
-        }
-        if port.host_port is not None:
-            rendered["published"] = str(port.host_port)
-        return rendered
-
     def _write(self, stack: Stack, document: dict[str, Any]) -> Path:
-        folder = self.settings.stack_state_dir(stack.name)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = folder / "compose.yaml"
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
-        return path
+        return write_document(self.settings.stack_state_dir(stack.name), "compose.yaml", document)
 
     def _client(self, stack: Stack, compose_file: Path | None = None) -> DockerClient:
         return docker_client(
@@ -115,7 +78,16 @@ class ComposeBackend:
 
     # Lifecycle
 
-    def up(self, stack: Stack, secret_files: dict[str, Path]) -> UpResult:
+    def phases(self, stack: Stack) -> list[list[str]]:
+        """Return one phase: Compose itself honours ``depends_on``."""
+        return [stack.services]
+
+    def up(
+        self,
+        stack: Stack,
+        secret_files: dict[str, Path],
+        held: frozenset[str] = frozenset(),
+    ) -> UpResult:
         """Start the stack detached; readiness is gated by the caller.
 
         Raises PrerequisiteError, before anything starts, when a host port the
@@ -129,17 +101,18 @@ class ComposeBackend:
         # later, so the state before ``up`` is copied out now.
         before_state = [(c.id, c.state.running) for c in before]
 
-        self._check_ports(client, document, before)
+        ensure_free(
+            _host_bindings(document),
+            own_ports={endpoint.port for endpoint in _endpoints(before)},
+            container_holders=lambda port: containers_publishing(client, port),
+        )
         from python_on_whales.exceptions import DockerException
 
         with docker_errors(client, compose=True):
             try:
                 client.compose.up(detach=True, quiet=True, remove_orphans=True)
             except DockerException as error:
-                missing = self._missing_images(client, document)
-                if missing:
-                    raise _missing_images_error(missing) from error
-                raise
+                raise missing_images_error(client, document) or error
 
         after_ids = [c.id for c in self._containers(client, stack)]
         unchanged = (
@@ -239,44 +212,6 @@ class ComposeBackend:
 
     # Preflight
 
-    def _check_ports(
-        self, client: DockerClient, document: dict[str, Any], own: list[Container]
-    ) -> None:
-        bindings = _host_bindings(document)
-        taken = busy(bindings)
-        own_ports = {endpoint.port for endpoint in _endpoints(own)}
-        conflicts = [binding for binding in taken if binding.port not in own_ports]
-        if not conflicts:
-            return
-
-        lines = []
-        for binding in conflicts:
-            holders = containers_publishing(client, binding.port)
-            holder = (
-                f"container {', '.join(holders)}"
-                if holders
-                else listening_process(binding.port) or "a process outside Docker"
-            )
-            lines.append(f"port {binding} is already in use by {holder}")
-        raise PrerequisiteError(
-            "; ".join(lines),
-            hint="stop what holds the port, or change the host port in the stack file",
-        )
-
-    def _missing_images(self, client: DockerClient, document: dict[str, Any]) -> list[str]:
-        images = sorted({spec["image"] for spec in document["services"].values()})
-        with docker_errors(client):
-            return [image for image in images if not client.image.exists(image)]
-
-
-def _missing_images_error(images: list[str]) -> PlaygroundError:
-    return PrerequisiteError(
-        "images not on this machine and not pulled: " + ", ".join(images),
-        hint="on a machine without registry access, run scripts/build-offline-images "
-        "and set PLAYGROUND_IMAGE_MAP to the image map it writes",
-    )
-
-
 def _host_bindings(document: dict[str, Any]) -> list[HostBinding]:
     bindings = []
     for spec in document["services"].values():
@@ -286,16 +221,6 @@ def _host_bindings(document: dict[str, Any]) -> list[HostBinding]:
                     HostBinding(port["host_ip"], int(port["published"]), port["protocol"])
                 )
     return bindings
-
-
-def _label_dict(labels: Any) -> dict[str, str]:
-    if isinstance(labels, dict):
-        return {str(key): str(value) for key, value in labels.items()}
-    result = {}
-    for item in labels or []:
-        key, _, value = str(item).partition("=")
-        result[key] = value
-    return result
 
 
 def _service_state(service: str, containers: list[Container]) -> ServiceState:

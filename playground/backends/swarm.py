@@ -1,0 +1,470 @@
+"""The Swarm backend: one ``docker stack`` per stack, on a single-node swarm
+that playground creates on request, or on the swarm the engine is in.
+
+Swarm's ingress routing mesh needs IPVS in the engine's kernel. Where it
+does not work, ports are published in host mode and services get DNS
+round-robin endpoints, which need no IPVS. The verdict is stored as a label
+on the node, so it is worked out once per swarm.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from playground.backends import (
+    BACKEND_LABEL,
+    STACK_LABEL,
+    DownResult,
+    Endpoint,
+    ServiceState,
+    UpResult,
+)
+from playground.compose_file import long_ports, render_base, write_document
+from playground.engine import (
+    containers_publishing,
+    docker_client,
+    docker_errors,
+    missing_images_error,
+    stdout_silenced,
+)
+from playground.errors import PrerequisiteError, WaitTimeout
+from playground.ports import HostBinding, ensure_free
+from playground.translate import start_phases, to_swarm
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient, Service, Task
+
+    from playground.imagemap import ImageMap
+    from playground.settings import Settings
+    from playground.stack import Stack
+
+log = logging.getLogger(__name__)
+
+NAMESPACE_LABEL = "com.docker.stack.namespace"
+CREATED_LABEL = "io.playground.swarm-created"
+MESH_LABEL = "io.playground.routing-mesh"
+HASH_LABEL = "io.playground.config-hash"
+ADVERTISE_ADDRESS = "127.0.0.1"
+TEARDOWN_TIMEOUT = 90.0
+# Failed tasks of one service, since the deploy, after which waiting stops.
+MAX_FAILED_TASKS = 3
+_HEALTH_ORDER = ("unhealthy", "starting", "healthy")
+
+
+@dataclass(frozen=True)
+class SwarmInfo:
+    node_id: str
+    nodes: int
+    created_here: bool
+
+
+class SwarmBackend:
+    name = "swarm"
+
+    def __init__(self, settings: Settings, image_map: ImageMap):
+        self.settings = settings
+        self.image_map = image_map
+        self.deployed_at = 0.0
+
+    @staticmethod
+    def stack_name(stack: Stack) -> str:
+        return f"playground-{stack.name}"
+
+    # Rendering
+
+    def render(
+        self,
+        stack: Stack,
+        secret_files: dict[str, Path],
+        *,
+        routing_mesh: bool,
+        held: frozenset[str] = frozenset(),
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Return the stack file for ``docker stack deploy`` and the notes on
+        what the translation from Compose changed."""
+        document = render_base(stack, self.image_map, secret_files, self.name)
+        for service, spec in document["services"].items():
+            if "ports" in spec:
+                spec["ports"] = long_ports(stack, service, host_ip=None)
+        translation = to_swarm(
+            document,
+            routing_mesh=routing_mesh,
+            bind_address=self.settings.bind_address,
+            held=held,
+        )
+        return translation.document, translation.notes
+
+    def phases(self, stack: Stack) -> list[list[str]]:
+        """Return the services in start order: Swarm ignores ``depends_on``,
+        so services that need others healthy are started in a later phase."""
+        try:
+            return start_phases(stack.compose["services"])
+        except ValueError as error:
+            raise PrerequisiteError(f"{stack.file}: {error}") from error
+
+    # Lifecycle
+
+    def up(
+        self,
+        stack: Stack,
+        secret_files: dict[str, Path],
+        held: frozenset[str] = frozenset(),
+    ) -> UpResult:
+        """Deploy the stack; services in ``held`` get zero replicas for now."""
+        client = docker_client()
+        notes: list[str] = []
+        swarm = self._ensure_swarm(client, notes)
+        routing_mesh = self._routing_mesh(client, swarm, notes)
+        document, translation_notes = self.render(
+            stack, secret_files, routing_mesh=routing_mesh, held=held
+        )
+        notes += translation_notes
+        config_hash = _stamp_config_hash(document)
+        path = write_document(self.settings.stack_state_dir(stack.name), "swarm.yaml", document)
+
+        services = self._services(client, stack)
+        if self._is_current(client, stack, services, document, config_hash):
+            return UpResult(changed=False, notes=notes)
+        ensure_free(
+            _host_bindings(document),
+            own_ports={e.port for s in services for e in _service_endpoints(s)},
+            container_holders=lambda port: containers_publishing(client, port),
+        )
+        if swarm.nodes > 1:
+            notes += self._local_only_images(client, document)
+
+        self.deployed_at = time.time()
+        from python_on_whales.exceptions import DockerException
+
+        with docker_errors(client), stdout_silenced():
+            try:
+                client.stack.deploy(
+                    self.stack_name(stack), [path], prune=True, resolve_image="never"
+                )
+            except DockerException as error:
+                raise missing_images_error(client, document) or error
+        return UpResult(changed=True, notes=notes)
+
+    def _is_current(
+        self,
+        client: DockerClient,
+        stack: Stack,
+        services: list[Service],
+        document: dict[str, Any],
+        config_hash: str,
+    ) -> bool:
+        """Return whether the deployed stack already matches ``document``
+        with every task running, so deploying again would change nothing."""
+        prefix = self.stack_name(stack) + "_"
+        deployed = {s.spec.name.removeprefix(prefix): s for s in services}
+        if set(deployed) != set(document["services"]):
+            return False
+        if any((s.spec.labels or {}).get(HASH_LABEL) != config_hash for s in services):
+            return False
+        states = self.states(stack)
+        return all(
+            states[name].running and _desired_replicas(service) > 0
+            for name, service in deployed.items()
+        )
+
+    def down(self, stack: Stack, *, volumes: bool, leave_swarm: bool = False) -> DownResult:
+        """Remove the stack and wait until its containers and network are gone,
+        so an immediate ``up`` can create them again."""
+        client = docker_client()
+        name = self.stack_name(stack)
+        if not self._in_swarm(client):
+            return DownResult(was_up=False)
+
+        was_up = bool(self._services(client, stack))
+        if was_up:
+            with docker_errors(client):
+                client.stack.remove(name)
+        self._wait_removed(client, name)
+
+        removed = []
+        if volumes:
+            with docker_errors(client):
+                found = client.volume.list(filters=[("label", f"{NAMESPACE_LABEL}={name}")])
+                removed = sorted(volume.name for volume in found)
+                if removed:
+                    client.volume.remove(removed)
+        kept = self._declared_volumes(stack) if was_up and not volumes else []
+        if leave_swarm:
+            self._leave_swarm(client)
+        return DownResult(was_up=was_up, removed_volumes=removed, kept_volumes=kept)
+
+    def _wait_removed(self, client: DockerClient, name: str) -> None:
+        """Poll until no container and no network of stack ``name`` is left,
+        because ``docker stack rm`` returns before they are gone."""
+        label = [("label", f"{NAMESPACE_LABEL}={name}")]
+        deadline = time.monotonic() + TEARDOWN_TIMEOUT
+        while True:
+            with docker_errors(client):
+                containers = [c.name for c in client.container.list(all=True, filters=label)]
+                networks = [n.name for n in client.network.list(filters=label)]
+            if not containers and not networks:
+                return
+            if time.monotonic() > deadline:
+                raise WaitTimeout(
+                    f"timed out after {TEARDOWN_TIMEOUT:.0f} s waiting for stack {name} "
+                    f"to be removed; still there: {', '.join(containers + networks)}",
+                    hint="run the same down command again, or 'docker stack rm' by hand",
+                )
+            time.sleep(0.5)
+
+    # Swarm membership and the routing mesh
+
+    def _ensure_swarm(self, client: DockerClient, notes: list[str]) -> SwarmInfo:
+        with docker_errors(client):
+            info = client.info().swarm
+        state = info.local_node_state
+        if state == "inactive":
+            with docker_errors(client):
+                client.swarm.init(advertise_address=ADVERTISE_ADDRESS)
+                info = client.info().swarm
+                client.node.update(info.node_id, labels_add={CREATED_LABEL: "true"})
+            notes.append(
+                f"initialised a single-node swarm advertising {ADVERTISE_ADDRESS}; "
+                "'playground down STACK --on swarm --leave-swarm' leaves it"
+            )
+            log.info("initialised a swarm, node %s", info.node_id)
+            return SwarmInfo(info.node_id, 1, True)
+        if state != "active":
+            raise PrerequisiteError(
+                f"the engine's swarm state is {state!r}"
+                + (f": {info.error}" if info.error else ""),
+                hint="check 'docker info'; 'docker swarm leave --force' resets a broken swarm",
+            )
+        if not info.control_available:
+            raise PrerequisiteError(
+                "this engine is a swarm worker; stacks are deployed through a manager",
+                hint="switch to a manager with 'docker context use NAME'",
+            )
+        labels = self._node_labels(client, info.node_id)
+        return SwarmInfo(info.node_id, info.nodes or 1, labels.get(CREATED_LABEL) == "true")
+
+    def _node_labels(self, client: DockerClient, node_id: str) -> dict[str, str]:
+        with docker_errors(client):
+            return client.node.inspect(node_id).spec.labels or {}
+
+    def _routing_mesh(self, client: DockerClient, swarm: SwarmInfo, notes: list[str]) -> bool:
+        """Return whether ingress publishing works on this swarm.
+
+        A local engine whose kernel has no IPVS (no /proc/sys/net/ipv4/vs)
+        cannot run the mesh. An engine elsewhere (a remote context, Docker
+        Desktop's VM) is taken to have it.
+        """
+        known = self._node_labels(client, swarm.node_id).get(MESH_LABEL)
+        if known in ("works", "broken"):
+            return known == "works"
+
+        works = not (_engine_is_local(client) and not Path("/proc/sys/net/ipv4/vs").exists())
+        with docker_errors(client):
+            client.node.update(
+                swarm.node_id, labels_add={MESH_LABEL: "works" if works else "broken"}
+            )
+        if not works:
+            notes.append(
+                "the routing mesh does not work here: the engine's kernel has no IPVS "
+                "(/proc/sys/net/ipv4/vs is missing)"
+            )
+        return works
+
+    def _leave_swarm(self, client: DockerClient) -> None:
+        """Leave the swarm if playground created it and no other stack runs on it."""
+        if not self._in_swarm(client):
+            return
+        with docker_errors(client):
+            info = client.info().swarm
+            created = self._node_labels(client, info.node_id).get(CREATED_LABEL) == "true"
+            others = client.service.list()
+        if not created:
+            raise PrerequisiteError(
+                "playground did not create this swarm, so it does not leave it",
+                hint="leave it yourself with 'docker swarm leave --force' if you mean to",
+            )
+        if others:
+            raise PrerequisiteError(
+                f"the swarm still runs {len(others)} other services; it was not left",
+                hint="take the other stacks down first",
+            )
+        with docker_errors(client):
+            client.swarm.leave(force=True)
+
+    def _in_swarm(self, client: DockerClient) -> bool:
+        with docker_errors(client):
+            info = client.info().swarm
+        return info.local_node_state == "active" and bool(info.control_available)
+
+    def _local_only_images(self, client: DockerClient, document: dict[str, Any]) -> list[str]:
+        notes = []
+        for spec in document["services"].values():
+            with docker_errors(client):
+                image = client.image.inspect(spec["image"]) if client.image.exists(
+                    spec["image"]
+                ) else None
+            if image is not None and not image.repo_digests:
+                notes.append(
+                    f"image {spec['image']} exists only on this node; other nodes of the "
+                    "swarm cannot pull it"
+                )
+        return notes
+
+    # Inspection
+
+    def states(self, stack: Stack) -> dict[str, ServiceState]:
+        client = docker_client()
+        services = self._services(client, stack)
+        if not services:
+            return {}
+        with docker_errors(client):
+            tasks = client.service.ps(services)
+            containers = client.container.list(
+                all=True, filters=[("label", f"{NAMESPACE_LABEL}={self.stack_name(stack)}")]
+            )
+        health = {
+            c.id: c.state.health.status for c in containers if c.state.health is not None
+        }
+        prefix = self.stack_name(stack) + "_"
+        states = {}
+        for service in services:
+            name = service.spec.name.removeprefix(prefix)
+            own = [task for task in tasks if task.service_id == service.id]
+            states[name] = self._service_state(name, service, own, health)
+        return states
+
+    def _service_state(
+        self, name: str, service: Service, tasks: list[Task], health: dict[str, str]
+    ) -> ServiceState:
+        desired = _desired_replicas(service)
+        current = [t for t in tasks if t.desired_state == "running"]
+        running = [t for t in current if t.status.state == "running"]
+        failed = [
+            t
+            for t in tasks
+            if t.status.state in ("failed", "rejected")
+            and t.updated_at is not None
+            and t.updated_at.timestamp() >= self.deployed_at
+        ]
+        container_ids = [
+            t.status.container_status.container_id
+            for t in current
+            if t.status.container_status and t.status.container_status.container_id
+        ]
+        healths = [health[cid] for cid in container_ids if cid in health]
+        state = ServiceState(
+            service=name,
+            status="running",
+            health=next((h for h in _HEALTH_ORDER if h in healths), None),
+            endpoints=_service_endpoints(service),
+            instance_ids=[t.id for t in current],
+        )
+        if desired == 0:
+            state.status, state.detail = "stopped", "scaled to 0 replicas"
+        elif len(running) >= desired:
+            pass
+        elif failed and (
+            len(failed) >= MAX_FAILED_TASKS or failed[0].status.state == "rejected"
+        ):
+            latest = max(failed, key=lambda t: t.updated_at)
+            state.status = "failed"
+            state.detail = (
+                f"{len(failed)} task(s) failed since the deploy, last: "
+                f"{latest.status.state}: {latest.status.err or latest.status.message}"
+            )
+        else:
+            states = sorted({t.status.state for t in current}) or ["pending"]
+            state.status = "starting"
+            state.detail = f"{len(running)}/{desired} tasks running ({', '.join(states)})"
+            if failed:
+                state.detail += f"; a task failed: {failed[-1].status.err}"
+        return state
+
+    def logs(self, stack: Stack, service: str, tail: int) -> str:
+        client = docker_client()
+        with docker_errors(client):
+            return client.service.logs(f"{self.stack_name(stack)}_{service}", tail=tail)
+
+    def deployed(self) -> dict[str, dict[str, ServiceState]]:
+        """Return every stack this backend runs, found by service label."""
+        client = docker_client()
+        if not self._in_swarm(client):
+            return {}
+        with docker_errors(client):
+            services = client.service.list(filters=[("label", f"{BACKEND_LABEL}=swarm")])
+        names = sorted({s.spec.labels.get(STACK_LABEL, "?") for s in services})
+        return {name: self.states(_StackName(name)) for name in names}
+
+    def _services(self, client: DockerClient, stack: Stack) -> list[Service]:
+        with docker_errors(client):
+            return client.service.list(
+                filters=[("label", f"{NAMESPACE_LABEL}={self.stack_name(stack)}")]
+            )
+
+    def _declared_volumes(self, stack: Stack) -> list[str]:
+        return [
+            (spec or {}).get("name") or f"{self.stack_name(stack)}_{key}"
+            for key, spec in (stack.compose.get("volumes") or {}).items()
+            if not (spec or {}).get("external")
+        ]
+
+
+@dataclass(frozen=True)
+class _StackName:
+    """Enough of a Stack to look one up by name, for ``status``."""
+
+    name: str
+
+
+def _stamp_config_hash(document: dict[str, Any]) -> str:
+    """Label every service with a hash of the whole document and return it."""
+    import hashlib
+
+    import yaml
+
+    digest = hashlib.sha256(yaml.safe_dump(document, sort_keys=True).encode()).hexdigest()[:16]
+    for spec in document["services"].values():
+        spec["deploy"]["labels"][HASH_LABEL] = digest
+    return digest
+
+
+def _desired_replicas(service: Service) -> int:
+    mode = service.spec.mode or {}
+    if "Replicated" in mode:
+        return int(mode["Replicated"].get("Replicas", 1))
+    return 1
+
+
+def _service_endpoints(service: Service) -> list[Endpoint]:
+    ports = (service.endpoint.ports if service.endpoint else None) or []
+    return [
+        Endpoint(p.target_port, "127.0.0.1", p.published_port, p.protocol or "tcp")
+        for p in ports
+        if p.published_port
+    ]
+
+
+def _host_bindings(document: dict[str, Any]) -> list[HostBinding]:
+    """Swarm publishes on every interface, so ports are tested on 0.0.0.0."""
+    return [
+        HostBinding("0.0.0.0", int(port["published"]), port.get("protocol", "tcp"))
+        for spec in document["services"].values()
+        for port in spec.get("ports", [])
+        if "published" in port
+    ]
+
+
+def _engine_is_local(client: DockerClient) -> bool:
+    """Return whether the engine runs on this machine (its name is this
+    host's name and DOCKER_HOST, if set, is a Unix socket)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host and not host.startswith("unix://"):
+        return False
+    with docker_errors(client):
+        return client.info().name == socket.gethostname()

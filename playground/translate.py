@@ -1,0 +1,169 @@
+"""Translation of a rendered Compose document for ``docker stack deploy``.
+
+Swarm services reject or ignore some Compose keys. Each one is dropped or
+converted here with a note that names it, so ``up`` can warn and ``export``
+can list what changed.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from playground.backends import BACKEND_LABEL, STACK_LABEL
+
+# Keys that `docker stack deploy` does not support, with the reason shown.
+UNSUPPORTED_BY_SWARM = {
+    "build": "Swarm deploys images only",
+    "cgroup_parent": "Swarm services do not support it",
+    "container_name": "Swarm names containers after the service and task",
+    "devices": "Swarm services do not support it",
+    "external_links": "Swarm services do not support it",
+    "links": "services reach each other by name on the stack network",
+    "network_mode": "Swarm services do not support it",
+    "privileged": "Swarm services do not support it",
+    "security_opt": "Swarm services do not support it",
+    "userns_mode": "Swarm services do not support it",
+}
+RESTART_TO_CONDITION = {
+    "no": "none",
+    "always": "any",
+    "unless-stopped": "any",
+    "on-failure": "on-failure",
+}
+
+
+@dataclass
+class Translation:
+    """A translated document and what changed, one note per change."""
+
+    document: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def healthy_dependencies(services: dict[str, Any]) -> dict[str, list[str]]:
+    """Return, per service, the services it needs healthy before it starts
+    (``depends_on`` entries with ``condition: service_healthy``)."""
+    needs = {}
+    for name, spec in services.items():
+        depends_on = spec.get("depends_on") or {}
+        if isinstance(depends_on, dict):
+            needs[name] = [
+                dependency
+                for dependency, options in depends_on.items()
+                if (options or {}).get("condition") == "service_healthy"
+            ]
+        else:
+            needs[name] = []
+    return needs
+
+
+def start_phases(services: dict[str, Any]) -> list[list[str]]:
+    """Group services into phases: each phase starts once every service of the
+    earlier phases is ready. Raises ValueError on a dependency cycle."""
+    needs = healthy_dependencies(services)
+    phases: list[list[str]] = []
+    placed: set[str] = set()
+    while len(placed) < len(needs):
+        phase = [
+            name
+            for name in needs
+            if name not in placed and all(d in placed or d not in needs for d in needs[name])
+        ]
+        if not phase:
+            cycle = sorted(set(needs) - placed)
+            raise ValueError("depends_on forms a cycle among: " + ", ".join(cycle))
+        phases.append(phase)
+        placed.update(phase)
+    return phases
+
+
+def to_swarm(
+    document: dict[str, Any],
+    *,
+    routing_mesh: bool,
+    bind_address: str,
+    held: frozenset[str] = frozenset(),
+) -> Translation:
+    """Translate a rendered Compose document for a Swarm stack.
+
+    ``routing_mesh`` False publishes ports in host mode and gives services
+    DNS round-robin endpoints, which work without IPVS. Services in ``held``
+    get zero replicas, so they wait for their dependencies.
+    """
+    document = copy.deepcopy(document)
+    document.pop("name", None)
+    notes: list[str] = []
+    published = False
+
+    for name, spec in document["services"].items():
+        _drop_unsupported(name, spec, notes)
+        _convert_restart(name, spec, notes)
+        deploy = spec.setdefault("deploy", {})
+        labels = spec.get("labels") or {}
+        deploy["labels"] = {
+            **(deploy.get("labels") or {}),
+            STACK_LABEL: labels.get(STACK_LABEL, ""),
+            BACKEND_LABEL: "swarm",
+        }
+        labels[BACKEND_LABEL] = "swarm"
+        if not routing_mesh:
+            deploy["endpoint_mode"] = "dnsrr"
+        if name in held:
+            deploy["replicas"] = 0
+        if spec.get("ports"):
+            published = True
+            spec["ports"] = [_swarm_port(entry, routing_mesh) for entry in spec["ports"]]
+
+    for section in ("volumes", "networks"):
+        for spec in (document.get(section) or {}).values():
+            if spec and STACK_LABEL in (spec.get("labels") or {}):
+                spec["labels"][BACKEND_LABEL] = "swarm"
+
+    if published and not routing_mesh:
+        notes.append(
+            "ports are published in host mode and services use DNS round-robin "
+            "endpoints, because the routing mesh does not work on this engine"
+        )
+    if published and bind_address in ("127.0.0.1", "localhost", "::1"):
+        notes.append(
+            "Swarm publishes ports on all interfaces; it cannot bind them to "
+            f"{bind_address} only"
+        )
+    return Translation(document, notes)
+
+
+def _drop_unsupported(name: str, spec: dict[str, Any], notes: list[str]) -> None:
+    for key, reason in UNSUPPORTED_BY_SWARM.items():
+        if key in spec:
+            del spec[key]
+            notes.append(f"{name}: dropped {key} ({reason})")
+    if "depends_on" in spec:
+        depends_on = spec.pop("depends_on")
+        healthy = healthy_dependencies({name: {"depends_on": depends_on}})[name]
+        if healthy:
+            notes.append(
+                f"{name}: depends_on is ignored by Swarm; playground starts {name} "
+                f"after {', '.join(healthy)} is healthy"
+            )
+        else:
+            notes.append(f"{name}: dropped depends_on (Swarm starts services in any order)")
+
+
+def _convert_restart(name: str, spec: dict[str, Any], notes: list[str]) -> None:
+    if "restart" not in spec:
+        return
+    policy = str(spec.pop("restart")).split(":")[0]
+    condition = RESTART_TO_CONDITION.get(policy, "any")
+    deploy = spec.setdefault("deploy", {})
+    deploy.setdefault("restart_policy", {})["condition"] = condition
+    notes.append(f"{name}: restart: {policy} became deploy.restart_policy.condition: {condition}")
+
+
+def _swarm_port(entry: dict[str, Any], routing_mesh: bool) -> dict[str, Any]:
+    port = {key: value for key, value in entry.items() if key != "host_ip"}
+    port["mode"] = "ingress" if routing_mesh else "host"
+    if "published" in port:
+        port["published"] = int(port["published"])
+    return port
