@@ -77,6 +77,8 @@ def _evaluate_service(
     if not state.running:
         report.summary = state.detail or state.status
         report.fatal = state.stopped_for_good
+        if state.status == "starting":
+            _find_fatal_while_starting(stack, service, state, passwords, report)
         return report
     if state.health == "unhealthy":
         report.summary = "container health check reports unhealthy"
@@ -97,6 +99,24 @@ def _evaluate_service(
         report.ok = True
         report.summary = "; ".join(v.detail for v in report.verdicts) or _running(state)
     return report
+
+
+def _find_fatal_while_starting(
+    stack: Stack,
+    service: str,
+    state: ServiceState,
+    passwords: dict[str, str | None],
+    report: ServiceReport,
+) -> None:
+    """Probe a service whose container runs but is not yet reported healthy,
+    so a failure that waiting cannot cure (a rejected password) ends the wait
+    now instead of at the timeout."""
+    for check in stack.checks_for(service):
+        verdict = _run_check(check, state, passwords, None)
+        if verdict.fatal:
+            report.summary = verdict.detail
+            report.fatal = True
+            return
 
 
 def _running(state: ServiceState) -> str:

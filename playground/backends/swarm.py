@@ -54,6 +54,7 @@ ADVERTISE_ADDRESS = "127.0.0.1"
 TEARDOWN_TIMEOUT = 90.0
 # Failed tasks of one service, since the deploy, after which waiting stops.
 MAX_FAILED_TASKS = 3
+READ_ATTEMPTS = 3
 _HEALTH_ORDER = ("unhealthy", "starting", "healthy")
 
 
@@ -319,18 +320,37 @@ class SwarmBackend:
     # Inspection
 
     def states(self, stack: Stack) -> dict[str, ServiceState]:
+        """Return each service's state, read from its tasks and containers.
+
+        Swarm removes old tasks while they are being listed, so a read that
+        meets a vanished object is retried before the error is raised.
+        """
+        from python_on_whales.exceptions import DockerException
+
+        for _ in range(READ_ATTEMPTS - 1):
+            try:
+                return self._read_states(stack)
+            except DockerException as error:
+                log.debug("reading the state of %s again: %s", stack.name, error)
         client = docker_client()
-        services = self._services(client, stack)
+        with docker_errors(client):
+            return self._read_states(stack)
+
+    def _read_states(self, stack: Stack) -> dict[str, ServiceState]:
+        client = docker_client()
+        services = client.service.list(
+            filters=[("label", f"{NAMESPACE_LABEL}={self.stack_name(stack)}")]
+        )
         if not services:
             return {}
-        with docker_errors(client):
-            tasks = client.service.ps(services)
-            containers = client.container.list(
-                all=True, filters=[("label", f"{NAMESPACE_LABEL}={self.stack_name(stack)}")]
-            )
-        health = {
-            c.id: c.state.health.status for c in containers if c.state.health is not None
-        }
+        # python-on-whales objects inspect again when read later, and a task
+        # may be gone by then, so everything is copied out at once.
+        tasks = [_TaskView.of(task) for task in client.service.ps(services)]
+        containers = client.container.list(
+            all=True, filters=[("label", f"{NAMESPACE_LABEL}={self.stack_name(stack)}")]
+        )
+        health = {c.id: c.state.health.status for c in containers if c.state.health}
+
         prefix = self.stack_name(stack) + "_"
         states = {}
         for service in services:
@@ -340,24 +360,17 @@ class SwarmBackend:
         return states
 
     def _service_state(
-        self, name: str, service: Service, tasks: list[Task], health: dict[str, str]
+        self, name: str, service: Service, tasks: list[_TaskView], health: dict[str, str]
     ) -> ServiceState:
         desired = _desired_replicas(service)
         current = [t for t in tasks if t.desired_state == "running"]
-        running = [t for t in current if t.status.state == "running"]
+        running = [t for t in current if t.state == "running"]
         failed = [
             t
             for t in tasks
-            if t.status.state in ("failed", "rejected")
-            and t.updated_at is not None
-            and t.updated_at.timestamp() >= self.deployed_at
+            if t.state in ("failed", "rejected") and t.updated_at >= self.deployed_at
         ]
-        container_ids = [
-            t.status.container_status.container_id
-            for t in current
-            if t.status.container_status and t.status.container_status.container_id
-        ]
-        healths = [health[cid] for cid in container_ids if cid in health]
+        healths = [health[t.container_id] for t in current if t.container_id in health]
         state = ServiceState(
             service=name,
             status="running",
@@ -369,21 +382,19 @@ class SwarmBackend:
             state.status, state.detail = "stopped", "scaled to 0 replicas"
         elif len(running) >= desired:
             pass
-        elif failed and (
-            len(failed) >= MAX_FAILED_TASKS or failed[0].status.state == "rejected"
-        ):
+        elif failed and (len(failed) >= MAX_FAILED_TASKS or failed[0].state == "rejected"):
             latest = max(failed, key=lambda t: t.updated_at)
             state.status = "failed"
             state.detail = (
                 f"{len(failed)} task(s) failed since the deploy, last: "
-                f"{latest.status.state}: {latest.status.err or latest.status.message}"
+                f"{latest.state}: {latest.error}"
             )
         else:
-            states = sorted({t.status.state for t in current}) or ["pending"]
+            seen = sorted({t.state for t in current}) or ["pending"]
             state.status = "starting"
-            state.detail = f"{len(running)}/{desired} tasks running ({', '.join(states)})"
+            state.detail = f"{len(running)}/{desired} tasks running ({', '.join(seen)})"
             if failed:
-                state.detail += f"; a task failed: {failed[-1].status.err}"
+                state.detail += f"; a task failed: {failed[-1].error}"
         return state
 
     def logs(self, stack: Stack, service: str, tail: int) -> str:
@@ -413,6 +424,33 @@ class SwarmBackend:
             for key, spec in (stack.compose.get("volumes") or {}).items()
             if not (spec or {}).get("external")
         ]
+
+
+@dataclass(frozen=True)
+class _TaskView:
+    """The fields of a Swarm task that readiness needs, copied out once."""
+
+    id: str
+    service_id: str
+    desired_state: str
+    state: str
+    error: str
+    container_id: str | None
+    updated_at: float
+
+    @classmethod
+    def of(cls, task: Task) -> _TaskView:
+        status = task.status
+        container = status.container_status
+        return cls(
+            id=task.id,
+            service_id=task.service_id,
+            desired_state=task.desired_state,
+            state=status.state or "unknown",
+            error=status.err or status.message or "",
+            container_id=container.container_id if container else None,
+            updated_at=task.updated_at.timestamp() if task.updated_at else 0.0,
+        )
 
 
 @dataclass(frozen=True)

@@ -68,9 +68,12 @@ def stack_images(docker_engine) -> None:
         )
 
 
-def project_resources(project: str) -> dict[str, list[str]]:
-    """Return the names of containers, networks and volumes of a Compose project."""
-    label = f"label=com.docker.compose.project={project}"
+def project_resources(
+    project: str, label_key: str = "com.docker.compose.project"
+) -> dict[str, list[str]]:
+    """Return the names of containers, networks and volumes of a Compose project
+    (or, with ``label_key`` com.docker.stack.namespace, of a Swarm stack)."""
+    label = f"label={label_key}={project}"
     commands = {
         "containers": ["docker", "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
         "networks": ["docker", "network", "ls", "--filter", label, "--format", "{{.Name}}"],
@@ -83,13 +86,38 @@ def project_resources(project: str) -> dict[str, list[str]]:
     }
 
 
+def swarm_state() -> str:
+    return subprocess.run(
+        ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def swarm_session(docker_engine):
+    """Leave the swarm after the tests if the engine was in none before them."""
+    was_active = swarm_state() == "active"
+    yield
+    if not was_active and swarm_state() == "active":
+        subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True)
+
+
 @pytest.fixture
 def playground(tmp_path, stack_images):
     """A CLI runner; every stack it may have started is removed afterwards,
     volumes included, also when the test fails."""
     runner = Playground(tmp_path / "state")
     leftover = project_resources("playground-web")
+    found = subprocess.run(
+        ["docker", "volume", "ls", "-q", "--filter", "name=^playground-web_"],
+        capture_output=True,
+        text=True,
+    )
+    leftover["volumes"] += found.stdout.split()
     if any(leftover.values()):
         pytest.fail(f"a web stack is already on this engine ({leftover}); take it down first")
     yield runner
-    runner("down", "web", "--volumes")
+    for backend in ("compose", "swarm"):
+        runner("down", "web", "--volumes", "--on", backend)

@@ -154,3 +154,14 @@ def test_check_stack_runs_once(stack, http_port):
     reports = check_stack(stack, backend, {})
     assert backend.calls == 1
     assert [r.ok for r in reports] == [True, False]
+
+
+def test_fatal_check_while_starting_stops_wait(stack, http_port, monkeypatch):
+    def denied(check, host, port, password=None, timeout=2.0):
+        return Verdict(check.service, "x", False, "access denied", fatal=True)
+
+    monkeypatch.setattr("playground.readiness.probe", denied)
+    starting = running(http_port, web={"status": "starting", "detail": "0/1 tasks running"})
+    with pytest.raises(Unhealthy) as raised:
+        wait_until_ready(stack, FakeBackend([starting]), {}, timeout=30)
+    assert "access denied" in raised.value.message
