@@ -52,6 +52,10 @@ sql_identifier() {
 }
 
 validate_variables() {
+  if [ -n "${MYSQL_RANDOM_ROOT_PASSWORD:-}" ]; then
+    die "MYSQL_RANDOM_ROOT_PASSWORD is not supported by this stand-in:" \
+      "set MYSQL_ROOT_PASSWORD or MYSQL_ROOT_PASSWORD_FILE"
+  fi
   if [ -z "${MYSQL_ROOT_PASSWORD:-}" ] && [ -z "${MYSQL_ALLOW_EMPTY_PASSWORD:-}" ]; then
     die "the data directory $DATADIR is empty and MYSQL_ROOT_PASSWORD is not set:" \
       "set MYSQL_ROOT_PASSWORD, MYSQL_ROOT_PASSWORD_FILE or MYSQL_ALLOW_EMPTY_PASSWORD=yes"
@@ -87,8 +91,7 @@ abandon_initialisation() {
 start_init_server() {
   mariadbd "$@" --user=mysql --datadir="$DATADIR" --skip-networking --socket="$SOCKET" &
   init_server_pid=$!
-  local attempt
-  for attempt in $(seq 120); do
+  for _ in $(seq 120); do
     if mariadb-admin --socket="$SOCKET" -uroot ping >/dev/null 2>&1; then
       return 0
     fi
