@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from playground.stack import HealthCheck
@@ -16,6 +19,7 @@ from playground.stack import HealthCheck
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0
+LOG_POLL_INTERVAL = 0.25
 # MySQL server error codes (include/mysqld_error.h): no retry fixes these.
 _ER_ACCESS_DENIED = 1045
 _ER_DBACCESS_DENIED = 1044
@@ -35,13 +39,21 @@ class Verdict:
     ok: bool
     detail: str
     fatal: bool = False
+    evidence: str = ""
 
 
 def describe(check: HealthCheck) -> str:
     """Return a short name for a check, as shown in tables."""
     if check.kind == "http":
         return f"http GET {check.path}"
+    if check.kind == "tcp":
+        return f"tcp connect to {check.port}"
+    if check.kind == "log_pipeline":
+        return f"access log reaches {check.sink}"
     return f"mysql login as {check.user}"
+
+
+LogReader = Callable[[str], str]
 
 
 def probe(
@@ -50,13 +62,76 @@ def probe(
     port: int,
     password: str | None = None,
     timeout: float = PROBE_TIMEOUT,
+    read_logs: LogReader | None = None,
 ) -> Verdict:
-    """Run one check against ``host:port`` and return its verdict."""
+    """Run one check against ``host:port`` and return its verdict.
+
+    ``read_logs(service)`` returns a service's recent output; the
+    log_pipeline check needs it.
+    """
     if check.kind == "http":
         return probe_http(check, host, port, timeout)
     if check.kind == "mysql":
         return probe_mysql(check, host, port, password, timeout)
+    if check.kind == "tcp":
+        return probe_tcp(check, host, port, timeout)
+    if check.kind == "log_pipeline":
+        if read_logs is None:
+            raise ValueError("the log_pipeline check needs a log reader")
+        return probe_log_pipeline(check, host, port, read_logs, timeout)
     raise ValueError(f"unknown check kind {check.kind!r}")
+
+
+def probe_tcp(check: HealthCheck, host: str, port: int, timeout: float) -> Verdict:
+    name = describe(check)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as error:
+        return Verdict(check.service, name, False, f"no TCP connection to {host}:{port}: {error}")
+    return Verdict(check.service, name, True, f"accepts TCP on {host}:{port}")
+
+
+def probe_log_pipeline(
+    check: HealthCheck, host: str, port: int, read_logs: LogReader, timeout: float
+) -> Verdict:
+    """Send one request carrying a unique marker to the service and require a
+    record with that marker in the sink's output within ``check.within`` s.
+
+    The failure says which stage failed: the request, or the delivery.
+    """
+    name = describe(check)
+    marker = f"playground-marker-{uuid.uuid4().hex}"
+    target = f"{check.path}{'&' if '?' in check.path else '?'}{marker}"
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", target, headers={"User-Agent": "playground-check"})
+        connection.getresponse().read()
+    except (OSError, http.client.HTTPException) as error:
+        return Verdict(
+            check.service, name, False, f"{check.service} did not answer on {host}:{port}: {error}"
+        )
+    finally:
+        connection.close()
+
+    sent = time.monotonic()
+    output = ""
+    while time.monotonic() - sent < check.within:
+        output = read_logs(check.sink)
+        if marker in output:
+            seconds = time.monotonic() - sent
+            return Verdict(
+                check.service, name, True, f"record reached {check.sink} in {seconds:.1f} s"
+            )
+        time.sleep(LOG_POLL_INTERVAL)
+    return Verdict(
+        check.service,
+        name,
+        False,
+        f"{check.service} answered, but no record with marker {marker} reached "
+        f"{check.sink} within {check.within:.0f} s",
+        evidence=f"last lines of {check.sink}:\n" + "\n".join(output.splitlines()[-10:]),
+    )
 
 
 def probe_http(check: HealthCheck, host: str, port: int, timeout: float) -> Verdict:

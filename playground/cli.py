@@ -270,6 +270,7 @@ def check(
             render.print_json(render.report_data(report))
         else:
             render.print_report(report)
+            render.print_evidence(report)
         if not report.healthy:
             failed = [s.service for s in report.services if not s.ok]
             render.info(f"unhealthy: {', '.join(failed)}")

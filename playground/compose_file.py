@@ -33,6 +33,8 @@ def render_base(
     for spec in document["services"].values():
         spec["image"] = image_map.relocate(spec["image"])
         spec["labels"] = {**label_dict(spec.get("labels")), **labels}
+        if "volumes" in spec:
+            spec["volumes"] = [_absolute_bind(entry, stack.directory) for entry in spec["volumes"]]
 
     for name in list(document.get("volumes") or {}):
         volume = document["volumes"][name] or {}
@@ -49,6 +51,26 @@ def render_base(
     for name in stack.generated_secrets:
         document["secrets"][name] = {"file": str(secret_files[name])}
     return document
+
+
+def _absolute_bind(entry: Any, directory: Path) -> Any:
+    """Resolve a relative bind-mount source against the stack's folder, since
+    the rendered file lives elsewhere and ``docker stack deploy`` resolves
+    relative paths against the file."""
+    if isinstance(entry, str):
+        source, separator, rest = entry.partition(":")
+        if separator and source.startswith((".", "~")):
+            return f"{_resolve(source, directory)}:{rest}"
+        return entry
+    if isinstance(entry, dict) and entry.get("type") == "bind":
+        source = str(entry.get("source", ""))
+        if source.startswith((".", "~")):
+            return {**entry, "source": _resolve(source, directory)}
+    return entry
+
+
+def _resolve(source: str, directory: Path) -> str:
+    return str((directory / Path(source).expanduser()).resolve())
 
 
 def long_ports(stack: Stack, service: str, host_ip: str | None) -> list[dict[str, Any]]:

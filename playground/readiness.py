@@ -13,12 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from playground.backends import Backend, ServiceState
-from playground.check import Verdict, describe, probe
+from playground.check import LogReader, Verdict, describe, probe
 from playground.errors import Unhealthy, WaitTimeout
 from playground.stack import HealthCheck, Stack
 
 POLL_INTERVAL = 0.25
 LOG_TAIL = 20
+# Lines of a sink's output searched for a log_pipeline check's marker.
+LOG_SEARCH_LINES = 200
 
 
 @dataclass
@@ -42,6 +44,7 @@ def evaluate(
     passwords: dict[str, str | None],
     passed: dict[tuple[str, str], Verdict] | None = None,
     services: list[str] | None = None,
+    read_logs: LogReader | None = None,
 ) -> list[ServiceReport]:
     """Probe every service in ``services`` (default: all) once; checks already
     in ``passed`` are not re-run. Other services are reported as waiting."""
@@ -49,7 +52,9 @@ def evaluate(
     for service in stack.services:
         if services is None or service in services:
             reports.append(
-                _evaluate_service(stack, service, states.get(service), passwords, passed)
+                _evaluate_service(
+                    stack, service, states.get(service), passwords, passed, read_logs
+                )
             )
         else:
             reports.append(
@@ -68,6 +73,7 @@ def _evaluate_service(
     state: ServiceState | None,
     passwords: dict[str, str | None],
     passed: dict[tuple[str, str], Verdict] | None,
+    read_logs: LogReader | None,
 ) -> ServiceReport:
     report = ServiceReport(service, state)
     if state is None or state.status == "missing":
@@ -78,7 +84,7 @@ def _evaluate_service(
         report.summary = state.detail or state.status
         report.fatal = state.stopped_for_good
         if state.status == "starting":
-            _find_fatal_while_starting(stack, service, state, passwords, report)
+            _find_fatal_while_starting(stack, service, state, passwords, report, read_logs)
         return report
     if state.health == "unhealthy":
         report.summary = "container health check reports unhealthy"
@@ -87,7 +93,7 @@ def _evaluate_service(
 
     checks = stack.checks_for(service)
     for check in checks:
-        report.verdicts.append(_run_check(check, state, passwords, passed))
+        report.verdicts.append(_run_check(check, state, passwords, passed, read_logs))
     failed = [verdict for verdict in report.verdicts if not verdict.ok]
 
     if failed:
@@ -97,7 +103,7 @@ def _evaluate_service(
         report.summary = f"container health: {state.health}"
     else:
         report.ok = True
-        report.summary = "; ".join(v.detail for v in report.verdicts) or _running(state)
+        report.summary = "\n".join(v.detail for v in report.verdicts) or _running(state)
     return report
 
 
@@ -107,12 +113,15 @@ def _find_fatal_while_starting(
     state: ServiceState,
     passwords: dict[str, str | None],
     report: ServiceReport,
+    read_logs: LogReader | None,
 ) -> None:
     """Probe a service whose container runs but is not yet reported healthy,
     so a failure that waiting cannot cure (a rejected password) ends the wait
     now instead of at the timeout."""
     for check in stack.checks_for(service):
-        verdict = _run_check(check, state, passwords, None)
+        if check.kind == "log_pipeline":
+            continue
+        verdict = _run_check(check, state, passwords, None, read_logs)
         if verdict.fatal:
             report.summary = verdict.detail
             report.fatal = True
@@ -128,6 +137,7 @@ def _run_check(
     state: ServiceState,
     passwords: dict[str, str | None],
     passed: dict[tuple[str, str], Verdict] | None,
+    read_logs: LogReader | None,
 ) -> Verdict:
     key = (check.service, describe(check))
     if passed is not None and key in passed:
@@ -143,7 +153,7 @@ def _run_check(
             fatal=True,
         )
     password = passwords.get(check.password_secret) if check.password_secret else None
-    verdict = probe(check, endpoint.host, endpoint.port, password)
+    verdict = probe(check, endpoint.host, endpoint.port, password, read_logs=read_logs)
     if verdict.ok and passed is not None:
         passed[key] = verdict
     return verdict
@@ -153,7 +163,9 @@ def check_stack(
     stack: Stack, backend: Backend, passwords: dict[str, str | None]
 ) -> list[ServiceReport]:
     """Run every check once, without waiting."""
-    return evaluate(stack, backend.states(stack), passwords)
+    return evaluate(
+        stack, backend.states(stack), passwords, read_logs=_log_reader(stack, backend)
+    )
 
 
 def wait_until_ready(
@@ -174,7 +186,9 @@ def wait_until_ready(
     started = time.monotonic()
     passed: dict[tuple[str, str], Verdict] = {}
     while True:
-        reports = evaluate(stack, backend.states(stack), passwords, passed, services)
+        reports = evaluate(
+            stack, backend.states(stack), passwords, passed, services, _log_reader(stack, backend)
+        )
         elapsed = time.monotonic() - started
         if progress:
             progress(reports, elapsed)
@@ -201,6 +215,10 @@ def wait_until_ready(
         time.sleep(POLL_INTERVAL)
 
 
+def _log_reader(stack: Stack, backend: Backend) -> LogReader:
+    return lambda service: backend.logs(stack, service, LOG_SEARCH_LINES)
+
+
 def _failure_message(stack: Stack, reports: list[ServiceReport]) -> str:
     parts = []
     for report in reports:
@@ -219,4 +237,5 @@ def _log_tails(stack: Stack, backend: Backend, reports: list[ServiceReport]) -> 
             continue
         lines = backend.logs(stack, report.service, LOG_TAIL).rstrip()
         sections.append(f"last {LOG_TAIL} log lines of {report.service}:\n{lines or '(none)'}")
+        sections += [v.evidence for v in report.verdicts if v.evidence and not v.ok]
     return "\n\n".join(sections)

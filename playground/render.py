@@ -6,9 +6,12 @@ Rich is imported on first use, so commands that print nothing stay fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import cache
 from typing import TYPE_CHECKING, Any
+
+PIPE_WIDTH = 120
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,7 +27,11 @@ if TYPE_CHECKING:
 def _console(stderr: bool) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    # Rich assumes 80 columns when output is not a terminal; tables of
+    # endpoints and verdicts need more, and COLUMNS still wins if set.
+    width = None if stream.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def info(message: str) -> None:
@@ -137,6 +144,14 @@ def print_report(report: StackReport) -> None:
             service.service, state, "\n".join(data["endpoints"]), verdict, service.summary
         )
     _console(False).print(table)
+
+
+def print_evidence(report: StackReport) -> None:
+    """Print on stderr what failed checks collected, such as a sink's last lines."""
+    for service in report.services:
+        for verdict in service.verdicts:
+            if verdict.evidence and not verdict.ok:
+                info(verdict.evidence)
 
 
 def print_stacks(rows: list[dict[str, Any]]) -> None:

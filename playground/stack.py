@@ -18,7 +18,7 @@ import yaml
 from playground.errors import ConfigError, UsageError
 
 STACK_FILE = "compose.yaml"
-CHECK_KINDS = ("http", "mysql")
+CHECK_KINDS = ("http", "mysql", "tcp", "log_pipeline")
 _PORT_SHORT = re.compile(
     r"^(?:(?P<ip>\[[0-9a-fA-F:]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(?P<host>\d+):)?(?P<container>\d+)"
     r"(?:/(?P<protocol>tcp|udp))?$"
@@ -37,6 +37,8 @@ class HealthCheck:
     user: str | None = None
     database: str | None = None
     password_secret: str | None = None
+    sink: str | None = None
+    within: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,14 @@ def _parse_checks(
         options = entry[kind]
         _expect(isinstance(options, dict), file, f"{where}.{kind}", "a mapping", options)
         checks.append(_parse_check(file, f"{where}.{kind}", service, kind, options, secrets))
+        if kind == "log_pipeline":
+            _expect(
+                checks[-1].sink in services,
+                file,
+                f"{where}.log_pipeline.sink",
+                "the service whose output shows the records: " + ", ".join(services),
+                checks[-1].sink,
+            )
     return checks
 
 
@@ -233,6 +243,28 @@ def _parse_check(
 ) -> HealthCheck:
     port = options.get("port")
     _expect(_is_port(port), file, f"{where}.port", "a container port number", port)
+    if kind == "tcp":
+        return HealthCheck(service, kind, port)
+    if kind == "log_pipeline":
+        within = options.get("within", 10)
+        _expect(
+            isinstance(within, (int, float)) and not isinstance(within, bool) and within > 0,
+            file,
+            f"{where}.within",
+            "a positive number of seconds",
+            within,
+        )
+        path = options.get("path", "/")
+        _expect(
+            isinstance(path, str) and path.startswith("/"),
+            file,
+            f"{where}.path",
+            "a URL path starting with /",
+            path,
+        )
+        return HealthCheck(
+            service, kind, port, path=path, sink=options.get("sink"), within=float(within)
+        )
     if kind == "http":
         path = options.get("path", "/")
         _expect(

@@ -70,3 +70,13 @@ def test_render_leaves_stack_untouched(tmp_path):
     backend.render(stack, {name: tmp_path / name for name in stack.generated_secrets})
     assert stack.compose["services"]["web"]["ports"] == ["8080:8080"]
     assert "labels" not in stack.compose["services"]["web"]
+
+
+def test_relative_bind_sources_made_absolute(tmp_path):
+    backend = ComposeBackend(settings(tmp_path), ImageMap())
+    stack = load_stack("logging", STACKS)
+    document = backend.render(stack, {})
+    web = document["services"]["web"]
+    fluentd = document["services"]["fluentd"]
+    assert web["volumes"] == [f"{STACKS / 'logging' / 'default.conf'}:/etc/nginx/conf.d/default.conf:ro"]
+    assert fluentd["volumes"][0].startswith(str(STACKS / "logging" / "fluent.conf") + ":")

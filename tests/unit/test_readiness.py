@@ -140,7 +140,7 @@ def test_timeout_reports_awaited_state_and_logs(stack):
 
 
 def test_fatal_verdict_stops_wait(stack, http_port, monkeypatch):
-    def denied(check, host, port, password=None, timeout=2.0):
+    def denied(check, host, port, password=None, timeout=2.0, read_logs=None):
         return Verdict(check.service, "x", False, "access denied", fatal=True)
 
     monkeypatch.setattr("playground.readiness.probe", denied)
@@ -157,7 +157,7 @@ def test_check_stack_runs_once(stack, http_port):
 
 
 def test_fatal_check_while_starting_stops_wait(stack, http_port, monkeypatch):
-    def denied(check, host, port, password=None, timeout=2.0):
+    def denied(check, host, port, password=None, timeout=2.0, read_logs=None):
         return Verdict(check.service, "x", False, "access denied", fatal=True)
 
     monkeypatch.setattr("playground.readiness.probe", denied)
