@@ -129,7 +129,7 @@ def probe_log_pipeline(
         name,
         False,
         f"{check.service} answered, but no record with marker {marker} reached "
-        f"{check.sink} within {check.within:.0f} s",
+        f"{check.sink} within {check.within:g} s",
         evidence=f"last lines of {check.sink}:\n" + "\n".join(output.splitlines()[-10:]),
     )
 

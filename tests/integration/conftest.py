@@ -12,10 +12,12 @@ import pytest
 
 from playground.imagemap import load_image_map
 from playground.settings import Settings
-from playground.stack import load_stack
+from playground.stack import list_stacks, load_stack
 from tests.conftest import skip_or_fail
 
 COMMAND_TIMEOUT = 300
+# Stacks the integration tests bring up; each test's runner removes them all.
+TEST_STACKS = ("web", "logging")
 
 
 @dataclass
@@ -55,9 +57,12 @@ def stack_images(docker_engine) -> None:
     """Require every image the shipped stacks name, after the image map."""
     settings = Settings.resolve()
     image_map = load_image_map(settings.image_map)
-    stack = load_stack("web", settings.stacks_dir)
+    images = set()
+    for name in list_stacks(settings.stacks_dir):
+        stack = load_stack(name, settings.stacks_dir)
+        images.update(image_map.relocated(stack.images()).values())
     missing = []
-    for image in image_map.relocated(stack.images()).values():
+    for image in sorted(images):
         found = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
         if found.returncode != 0:
             missing.append(image)
@@ -109,15 +114,19 @@ def playground(tmp_path, stack_images):
     """A CLI runner; every stack it may have started is removed afterwards,
     volumes included, also when the test fails."""
     runner = Playground(tmp_path / "state")
-    leftover = project_resources("playground-web")
-    found = subprocess.run(
-        ["docker", "volume", "ls", "-q", "--filter", "name=^playground-web_"],
-        capture_output=True,
-        text=True,
-    )
-    leftover["volumes"] += found.stdout.split()
-    if any(leftover.values()):
-        pytest.fail(f"a web stack is already on this engine ({leftover}); take it down first")
+    for stack in TEST_STACKS:
+        leftover = project_resources(f"playground-{stack}")
+        found = subprocess.run(
+            ["docker", "volume", "ls", "-q", "--filter", f"name=^playground-{stack}_"],
+            capture_output=True,
+            text=True,
+        )
+        leftover["volumes"] += found.stdout.split()
+        if any(leftover.values()):
+            pytest.fail(
+                f"a {stack} stack is already on this engine ({leftover}); take it down first"
+            )
     yield runner
-    for backend in ("compose", "swarm"):
-        runner("down", "web", "--volumes", "--on", backend)
+    for stack in TEST_STACKS:
+        for backend in ("compose", "swarm"):
+            runner("down", stack, "--volumes", "--on", backend)
