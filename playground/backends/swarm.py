@@ -117,20 +117,23 @@ class SwarmBackend:
         secret_files: dict[str, Path],
         held: frozenset[str] = frozenset(),
     ) -> UpResult:
-        """Deploy the stack; services in ``held`` get zero replicas for now."""
+        """Deploy the stack; services in ``held`` get zero replicas for now,
+        unless they already run (holding them would stop them)."""
         client = docker_client()
         notes: list[str] = []
         swarm = self._ensure_swarm(client, notes)
         routing_mesh = self._routing_mesh(client, swarm, notes)
+        services = self._services(client, stack)
+        states = self.states(stack) if services else {}
+        held = frozenset(name for name in held if not (name in states and states[name].running))
+
         document, translation_notes = self.render(
             stack, secret_files, routing_mesh=routing_mesh, held=held
         )
         notes += translation_notes
         config_hash = _stamp_config_hash(document)
         path = write_document(self.settings.stack_state_dir(stack.name), "swarm.yaml", document)
-
-        services = self._services(client, stack)
-        if self._is_current(client, stack, services, document, config_hash):
+        if self._is_current(stack, services, states, document, config_hash):
             return UpResult(changed=False, notes=notes)
         ensure_free(
             _host_bindings(document),
@@ -154,9 +157,9 @@ class SwarmBackend:
 
     def _is_current(
         self,
-        client: DockerClient,
         stack: Stack,
         services: list[Service],
+        states: dict[str, ServiceState],
         document: dict[str, Any],
         config_hash: str,
     ) -> bool:
@@ -168,7 +171,6 @@ class SwarmBackend:
             return False
         if any((s.spec.labels or {}).get(HASH_LABEL) != config_hash for s in services):
             return False
-        states = self.states(stack)
         return all(
             states[name].running and _desired_replicas(service) > 0
             for name, service in deployed.items()

@@ -91,6 +91,11 @@ def test_marker_reaches_fluentd_on_swarm(playground):
     assert report["backend"] == "swarm"
     assert "record reached fluentd" in web_summary(report)
 
+    # A second up must not hold nginx back again: that would stop it.
+    again = playground("up", "logging", "--on", "swarm")
+    assert again.exit_code == 0, again.output
+    assert "nothing changed" in again.stderr
+
     down = playground("down", "logging")
     assert down.exit_code == 0, down.output
     resources = project_resources(PROJECT, "com.docker.stack.namespace")
