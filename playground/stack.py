@@ -254,26 +254,12 @@ def _parse_check(
             "a positive number of seconds",
             within,
         )
-        path = options.get("path", "/")
-        _expect(
-            isinstance(path, str) and path.startswith("/"),
-            file,
-            f"{where}.path",
-            "a URL path starting with /",
-            path,
-        )
+        path = _url_path(file, where, options)
         return HealthCheck(
             service, kind, port, path=path, sink=options.get("sink"), within=float(within)
         )
     if kind == "http":
-        path = options.get("path", "/")
-        _expect(
-            isinstance(path, str) and path.startswith("/"),
-            file,
-            f"{where}.path",
-            "a URL path starting with /",
-            path,
-        )
+        path = _url_path(file, where, options)
         status = options.get("expect_status", 200)
         _expect(
             isinstance(status, int) and 100 <= status <= 599,
@@ -303,6 +289,18 @@ def _parse_check(
         database=options["database"],
         password_secret=secret,
     )
+
+
+def _url_path(file: Path, where: str, options: dict) -> str:
+    path = options.get("path", "/")
+    _expect(
+        isinstance(path, str) and path.startswith("/"),
+        file,
+        f"{where}.path",
+        "a URL path starting with /",
+        path,
+    )
+    return path
 
 
 def parse_port(entry: Any, service: str, file: Path, where: str) -> PublishedPort:

@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pymysql
 import pytest
 
 from playground.imagemap import load_image_map
@@ -50,6 +51,18 @@ class Playground:
 
     def secret(self, stack: str, name: str) -> str:
         return (self.state_dir / "stacks" / stack / "secrets" / name).read_text().strip()
+
+    def web_database(self) -> pymysql.connections.Connection:
+        """Connect to the web stack's database as its application user."""
+        return pymysql.connect(
+            host="127.0.0.1",
+            port=3306,
+            user="app",
+            password=self.secret("web", "db_password"),
+            database="app",
+            connect_timeout=5,
+            autocommit=True,
+        )
 
 
 @pytest.fixture(scope="session")

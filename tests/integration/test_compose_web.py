@@ -11,7 +11,6 @@ import sys
 import time
 import urllib.request
 
-import pymysql
 import pytest
 
 from tests.integration.conftest import project_resources
@@ -19,18 +18,6 @@ from tests.integration.conftest import project_resources
 pytestmark = pytest.mark.docker
 
 PROJECT = "playground-web"
-
-
-def db_connection(playground):
-    return pymysql.connect(
-        host="127.0.0.1",
-        port=3306,
-        user="app",
-        password=playground.secret("web", "db_password"),
-        database="app",
-        connect_timeout=5,
-        autocommit=True,
-    )
 
 
 def test_up_check_and_down(playground):
@@ -68,7 +55,7 @@ def test_up_check_and_down(playground):
 
 def test_data_survives_down_until_volumes_removed(playground):
     assert playground("up", "web").exit_code == 0
-    with db_connection(playground) as connection, connection.cursor() as cursor:
+    with playground.web_database() as connection, connection.cursor() as cursor:
         cursor.execute("CREATE TABLE notes (body VARCHAR(64))")
         cursor.execute("INSERT INTO notes VALUES ('kept across down')")
 
@@ -78,13 +65,13 @@ def test_data_survives_down_until_volumes_removed(playground):
     assert project_resources(PROJECT)["volumes"] == [f"{PROJECT}_db-data"]
 
     assert playground("up", "web").exit_code == 0
-    with db_connection(playground) as connection, connection.cursor() as cursor:
+    with playground.web_database() as connection, connection.cursor() as cursor:
         cursor.execute("SELECT body FROM notes")
         assert cursor.fetchall() == (("kept across down",),)
 
     assert playground("down", "web", "--volumes").exit_code == 0
     assert playground("up", "web").exit_code == 0
-    with db_connection(playground) as connection, connection.cursor() as cursor:
+    with playground.web_database() as connection, connection.cursor() as cursor:
         cursor.execute("SHOW TABLES LIKE 'notes'")
         assert cursor.fetchall() == ()
 

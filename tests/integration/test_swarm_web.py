@@ -7,7 +7,6 @@ import socket
 import subprocess
 import urllib.request
 
-import pymysql
 import pytest
 
 from tests.integration.conftest import project_resources
@@ -20,18 +19,6 @@ NAMESPACE = "com.docker.stack.namespace"
 
 def stack_resources() -> dict[str, list[str]]:
     return project_resources(STACK, NAMESPACE)
-
-
-def db_connection(playground):
-    return pymysql.connect(
-        host="127.0.0.1",
-        port=3306,
-        user="app",
-        password=playground.secret("web", "db_password"),
-        database="app",
-        connect_timeout=5,
-        autocommit=True,
-    )
 
 
 def test_up_check_down_cycle(playground):
@@ -73,14 +60,14 @@ def test_up_check_down_cycle(playground):
 
 def test_data_survives_down_on_swarm(playground):
     assert playground("up", "web", "--on", "swarm").exit_code == 0
-    with db_connection(playground) as connection, connection.cursor() as cursor:
+    with playground.web_database() as connection, connection.cursor() as cursor:
         cursor.execute("CREATE TABLE notes (body VARCHAR(64))")
         cursor.execute("INSERT INTO notes VALUES ('kept on swarm')")
 
     assert playground("down", "web", "--on", "swarm").exit_code == 0
     assert stack_resources()["volumes"] == [f"{STACK}_db-data"]
     assert playground("up", "web", "--on", "swarm").exit_code == 0
-    with db_connection(playground) as connection, connection.cursor() as cursor:
+    with playground.web_database() as connection, connection.cursor() as cursor:
         cursor.execute("SELECT body FROM notes")
         assert cursor.fetchall() == (("kept on swarm",),)
 

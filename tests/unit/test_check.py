@@ -1,34 +1,13 @@
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from playground.check import probe
 from playground.stack import HealthCheck
 
-requests: list[str] = []
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        requests.append(self.path)
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def http_port():
-    requests.clear()
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def http_port(local_http):
+    return local_http.port
 
 
 def pipeline(within=0.5):
@@ -46,10 +25,11 @@ def test_tcp_probe_open_and_closed(http_port):
     assert "no TCP connection" in verdict.detail
 
 
-def test_log_pipeline_finds_marker(http_port):
-    verdict = probe(pipeline(), "127.0.0.1", http_port, read_logs=lambda s: " ".join(requests))
+def test_log_pipeline_finds_marker(local_http):
+    paths = local_http.paths
+    verdict = probe(pipeline(), "127.0.0.1", local_http.port, read_logs=lambda s: " ".join(paths))
     assert verdict.ok, verdict.detail
-    assert requests[0].startswith("/?playground-marker-")
+    assert paths[0].startswith("/?playground-marker-")
     assert verdict.detail.startswith("record reached fluentd")
 
 

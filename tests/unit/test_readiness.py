@@ -1,5 +1,3 @@
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,25 +22,9 @@ x-playground:
 """
 
 
-class Handler(BaseHTTPRequestHandler):
-    status = 200
-
-    def do_GET(self):
-        self.send_response(self.status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def http_port():
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def http_port(local_http):
+    return local_http.port
 
 
 @pytest.fixture
@@ -85,8 +67,8 @@ def test_all_ready(stack, http_port):
     assert reports[0].verdicts[0].detail.startswith("HTTP 200")
 
 
-def test_wrong_status_fails(stack, http_port, monkeypatch):
-    monkeypatch.setattr(Handler, "status", 503)
+def test_wrong_status_fails(stack, http_port, local_http):
+    local_http.handler.status = 503
     reports = evaluate(stack, running(http_port), {})
     assert not reports[0].ok
     assert "HTTP 503" in reports[0].summary
