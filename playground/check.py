@@ -130,7 +130,8 @@ def probe_log_pipeline(
         False,
         f"{check.service} answered, but no record with marker {marker} reached "
         f"{check.sink} within {check.within:g} s",
-        evidence=f"last lines of {check.sink}:\n" + "\n".join(output.splitlines()[-10:]),
+        evidence=f"last lines of {check.sink}:\n"
+        + ("\n".join(output.splitlines()[-10:]) or "(none)"),
     )
 
 

@@ -78,7 +78,10 @@ def _context(
     image_map: Path | None = None,
     timeout: float | None = None,
     bind_address: str | None = None,
+    starting: bool = False,
 ):
+    """Resolve settings, stack and backend. ``starting`` (for up) rejects a
+    stack that is up on another backend, whose ports and names it holds."""
     from playground.backends import find_backends, get_backend
     from playground.errors import UsageError
     from playground.imagemap import load_image_map
@@ -89,6 +92,14 @@ def _context(
         image_map=image_map, timeout=timeout, bind_address=bind_address
     )
     stack = load_stack(stack_name, settings.stacks_dir)
+    if starting:
+        elsewhere = [name for name in find_backends(stack.name) if name != backend_name]
+        if elsewhere:
+            raise UsageError(
+                f"stack {stack.name} is up on {elsewhere[0]}",
+                hint=f"take it down there first: playground down {stack_name} "
+                f"--on {elsewhere[0]}",
+            )
     if backend_name is None:
         found = find_backends(stack.name)
         if len(found) > 1:
@@ -164,7 +175,9 @@ def up(
     from playground import lifecycle, render
 
     with _handled(stack_name):
-        settings, stack, backend = _context(stack_name, on, image_map, timeout, bind)
+        settings, stack, backend = _context(
+            stack_name, on, image_map, timeout, bind, starting=True
+        )
         started = time.monotonic()
         render.info(f"bringing {stack.name} up on {backend.name}")
         with render.WaitDisplay(stack.name) as display:
@@ -204,7 +217,7 @@ def down(
     from playground import render
     from playground.errors import UsageError
 
-    with _handled():
+    with _handled(stack_name):
         _settings, stack, backend = _context(stack_name, on)
         if leave_swarm and backend.name != "swarm":
             raise UsageError("--leave-swarm goes with --on swarm")
@@ -263,7 +276,7 @@ def check(
     """Run a stack's health checks once; exit 1 if any service fails."""
     from playground import lifecycle, render
 
-    with _handled():
+    with _handled(stack_name):
         settings, stack, backend = _context(stack_name, on)
         report = lifecycle.check(stack, backend, settings)
         if json_output:

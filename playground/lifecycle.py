@@ -58,7 +58,9 @@ def up(
                 if notify:
                     notify(note)
         remaining = max(deadline - time.monotonic(), 0.0)
-        reports = wait_until_ready(stack, backend, known, remaining, progress, list(started))
+        reports = wait_until_ready(
+            stack, backend, known, remaining, progress, list(started), limit=settings.timeout
+        )
     return total, StackReport(stack, backend.name, reports, total.notes)
 
 

@@ -39,6 +39,12 @@ def is_free(binding: HostBinding) -> bool:
         except OSError as error:
             if error.errno in (errno.EADDRINUSE, errno.EACCES):
                 return False
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise PrerequisiteError(
+                    f"cannot publish on {binding.host_ip}: no interface of this machine "
+                    "has that address",
+                    hint="use 127.0.0.1, 0.0.0.0 or an address that 'ip addr' lists",
+                ) from error
             raise
     return True
 

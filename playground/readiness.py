@@ -103,7 +103,7 @@ def _evaluate_service(
         report.summary = f"container health: {state.health}"
     else:
         report.ok = True
-        report.summary = "\n".join(v.detail for v in report.verdicts) or _running(state)
+        report.summary = "; ".join(v.detail for v in report.verdicts) or _running(state)
     return report
 
 
@@ -175,6 +175,7 @@ def wait_until_ready(
     timeout: float,
     progress: Progress | None = None,
     services: list[str] | None = None,
+    limit: float | None = None,
 ) -> list[ServiceReport]:
     """Poll until every service in ``services`` (default: all) is ready.
 
@@ -206,7 +207,8 @@ def wait_until_ready(
         if elapsed >= timeout:
             pending = [report for report in gated if not report.ok]
             raise WaitTimeout(
-                f"timed out after {timeout:.0f} s waiting for {stack.name} to be ready; "
+                f"timed out after {limit or timeout:.0f} s waiting for {stack.name} to be "
+                "ready; "
                 + _failure_message(stack, pending),
                 hint="raise the limit with --timeout or PLAYGROUND_TIMEOUT if the "
                 "machine is slow, or read the log lines above",
@@ -233,7 +235,7 @@ def _failure_message(stack: Stack, reports: list[ServiceReport]) -> str:
 def _log_tails(stack: Stack, backend: Backend, reports: list[ServiceReport]) -> str:
     sections = []
     for report in reports:
-        if report.state is None or not report.state.instance_ids:
+        if report.state is None:
             continue
         lines = backend.logs(stack, report.service, LOG_TAIL).rstrip()
         sections.append(f"last {LOG_TAIL} log lines of {report.service}:\n{lines or '(none)'}")

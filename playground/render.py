@@ -134,15 +134,16 @@ def print_report(report: StackReport) -> None:
     table.add_column("service")
     table.add_column("state", no_wrap=True)
     table.add_column("endpoints", no_wrap=True)
-    table.add_column("verdict")
+    table.add_column("verdict", no_wrap=True, min_width=7)
     table.add_column("detail")
     for service in report.services:
         data = _service_data(report.stack, service)
         state = data["status"] + _health_suffix(data["health"])
         verdict = "[green]pass[/]" if service.ok else "[red]FAIL[/]"
-        table.add_row(
-            service.service, state, "\n".join(data["endpoints"]), verdict, service.summary
-        )
+        detail = service.summary
+        if service.ok and service.verdicts:
+            detail = "\n".join(v.detail for v in service.verdicts)
+        table.add_row(service.service, state, "\n".join(data["endpoints"]), verdict, detail)
     _console(False).print(table)
 
 

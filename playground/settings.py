@@ -3,6 +3,7 @@ then a default."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,16 @@ def _parse_seconds(text: str | None, default: float) -> float:
     return seconds
 
 
+def _check_bind_address(address: str) -> None:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ConfigError(
+            f"invalid bind address {address!r}: expected an IP address such as "
+            "127.0.0.1 or 0.0.0.0 (from --bind or PLAYGROUND_BIND_ADDRESS)"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration shared by every command."""
@@ -70,6 +81,12 @@ class Settings:
 
         state_dir = Path(env.get("PLAYGROUND_STATE_DIR") or _default_state_dir())
         stacks_dir = Path(env.get("PLAYGROUND_STACKS_DIR") or _default_stacks_dir())
+        if state_dir.exists() and not state_dir.is_dir():
+            raise ConfigError(
+                f"the state directory {state_dir} is not a directory",
+                hint="point PLAYGROUND_STATE_DIR at a directory, or remove the file",
+            )
+        _check_bind_address(bind_address)
         return cls(
             state_dir=state_dir.expanduser(),
             stacks_dir=stacks_dir.expanduser(),

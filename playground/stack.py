@@ -104,7 +104,13 @@ def load_stack(name_or_path: str, stacks_dir: Path) -> Stack:
         file = Path(name_or_path).expanduser().resolve()
         if not file.is_file():
             raise UsageError(f"Compose file not found: {name_or_path}")
-        return parse_stack(file, _name_from_path(file))
+        name = _name_from_path(file)
+        if name in list_stacks(stacks_dir):
+            raise UsageError(
+                f"{name_or_path} would run as stack {name!r}, the name of a shipped stack",
+                hint="rename the file or its folder so its stack name is a new one",
+            )
+        return parse_stack(file, name)
 
     file = stacks_dir / name_or_path / STACK_FILE
     if not file.is_file():
@@ -130,6 +136,8 @@ def parse_stack(file: Path, name: str) -> Stack:
         raise ConfigError(f"{file}: invalid YAML: {error}") from error
     except OSError as error:
         raise ConfigError(f"{file}: cannot read: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{file}: invalid text: not UTF-8 ({error.reason})") from error
 
     _expect(isinstance(document, dict), file, "(top level)", "a mapping", document)
     services = document.get("services")
@@ -158,7 +166,16 @@ def parse_stack(file: Path, name: str) -> Stack:
         checks=checks,
         generated_secrets=generated,
     )
-    stack.published_ports()
+    published = {(p.service, p.container_port) for p in stack.published_ports()}
+    for index, check in enumerate(checks):
+        kind = check.kind
+        _expect(
+            (check.service, check.port) in published,
+            file,
+            f"x-playground.checks[{index}].{kind}.port",
+            f"a container port that services.{check.service}.ports publishes",
+            check.port,
+        )
     return stack
 
 

@@ -197,10 +197,13 @@ class ComposeBackend:
         return sorted(containers, key=lambda c: c.name)
 
     def _volume_names(self, client: DockerClient, stack: Stack) -> list[str]:
+        """Return the stack's volumes: those labelled with its project and the
+        declared ones that exist, which Swarm may have created."""
         project = self.project_name(stack)
         with docker_errors(client):
             volumes = client.volume.list(filters=[("label", f"{PROJECT_LABEL}={project}")])
-        return sorted(volume.name for volume in volumes)
+            declared = [n for n in self._declared_volumes(stack) if client.volume.exists(n)]
+        return sorted({volume.name for volume in volumes} | set(declared))
 
     def _declared_volumes(self, stack: Stack) -> list[str]:
         names = []

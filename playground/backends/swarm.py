@@ -185,6 +185,8 @@ class SwarmBackend:
             return DownResult(was_up=False)
 
         was_up = bool(self._services(client, stack))
+        if leave_swarm:
+            self._check_can_leave(client, stack)
         if was_up:
             with docker_errors(client):
                 client.stack.remove(name)
@@ -192,14 +194,17 @@ class SwarmBackend:
 
         removed = []
         if volumes:
+            # Declared volumes count too: Compose may have created them.
             with docker_errors(client):
                 found = client.volume.list(filters=[("label", f"{NAMESPACE_LABEL}={name}")])
-                removed = sorted(volume.name for volume in found)
+                declared = [n for n in self._declared_volumes(stack) if client.volume.exists(n)]
+                removed = sorted({volume.name for volume in found} | set(declared))
                 if removed:
                     client.volume.remove(removed)
         kept = self._declared_volumes(stack) if was_up and not volumes else []
         if leave_swarm:
-            self._leave_swarm(client)
+            with docker_errors(client):
+                client.swarm.leave(force=True)
         return DownResult(was_up=was_up, removed_volumes=removed, kept_volumes=kept)
 
     def _wait_removed(self, client: DockerClient, name: str) -> None:
@@ -237,7 +242,7 @@ class SwarmBackend:
                 client.node.update(info.node_id, labels_add={CREATED_LABEL: "true"})
             notes.append(
                 f"initialised a single-node swarm advertising {ADVERTISE_ADDRESS}; "
-                "'playground down STACK --on swarm --leave-swarm' leaves it"
+                "'down --on swarm --leave-swarm' leaves it again"
             )
             log.info("initialised a swarm, node %s", info.node_id)
             return SwarmInfo(info.node_id, 1, True)
@@ -284,26 +289,27 @@ class SwarmBackend:
             )
         return works
 
-    def _leave_swarm(self, client: DockerClient) -> None:
-        """Leave the swarm if playground created it and no other stack runs on it."""
-        if not self._in_swarm(client):
-            return
+    def _check_can_leave(self, client: DockerClient, stack: Stack) -> None:
+        """Raise PrerequisiteError, before anything is removed, unless
+        playground created the swarm and only this stack runs on it."""
         with docker_errors(client):
             info = client.info().swarm
             created = self._node_labels(client, info.node_id).get(CREATED_LABEL) == "true"
-            others = client.service.list()
+            services = [s.spec.name for s in client.service.list()]
         if not created:
             raise PrerequisiteError(
-                "playground did not create this swarm, so it does not leave it",
-                hint="leave it yourself with 'docker swarm leave --force' if you mean to",
+                "playground did not create this swarm, so it does not leave it; "
+                "nothing was removed",
+                hint="run down without --leave-swarm, and leave the swarm yourself with "
+                "'docker swarm leave --force' if you mean to",
             )
+        prefix = self.stack_name(stack) + "_"
+        others = [name for name in services if not name.startswith(prefix)]
         if others:
             raise PrerequisiteError(
-                f"the swarm still runs {len(others)} other services; it was not left",
-                hint="take the other stacks down first",
+                "the swarm also runs " + ", ".join(sorted(others)) + "; nothing was removed",
+                hint="remove those services first, or run down without --leave-swarm",
             )
-        with docker_errors(client):
-            client.swarm.leave(force=True)
 
     def _in_swarm(self, client: DockerClient) -> bool:
         with docker_errors(client):

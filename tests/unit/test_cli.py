@@ -63,3 +63,20 @@ def test_engine_unreachable_exits_2(tmp_path, monkeypatch):
 def test_usage_error_exits_2():
     result = runner.invoke(app, ["up"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("address", ["garbage", "999.1.1.1", ""])
+def test_invalid_bind_address_exits_2(address):
+    result = runner.invoke(app, ["up", "web", "--bind", address])
+    assert result.exit_code == 2
+    assert "invalid bind address" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_state_dir_that_is_a_file_exits_2(tmp_path, monkeypatch):
+    state = tmp_path / "statefile"
+    state.write_text("")
+    monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(state))
+    result = runner.invoke(app, ["up", "web"])
+    assert result.exit_code == 2
+    assert "is not a directory" in result.output

@@ -137,3 +137,29 @@ def test_invalid_yaml_names_file(tmp_path):
 )
 def test_parse_port_forms(entry, expected):
     assert parse_port(entry, "s", Path("f"), "k") == expected
+
+
+def test_file_named_like_shipped_stack_rejected(tmp_path):
+    folder = tmp_path / "web"
+    folder.mkdir()
+    path = write(folder, MINIMAL)
+    with pytest.raises(UsageError) as raised:
+        load_stack(str(path), STACKS)
+    assert "shipped stack" in raised.value.message
+
+
+def test_check_on_unpublished_port_rejected(tmp_path):
+    text = MINIMAL + "x-playground:\n  checks:\n    - {service: app, http: {port: 9999}}\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        parse_stack(path, "bad")
+    assert "x-playground.checks[0].http.port" in raised.value.message
+    assert "9999" in raised.value.message
+
+
+def test_non_utf8_file_is_config_error(tmp_path):
+    path = tmp_path / "compose.yaml"
+    path.write_bytes(b"services:\n  app: \xff\xfe\n")
+    with pytest.raises(ConfigError) as raised:
+        parse_stack(path, "bad")
+    assert "not UTF-8" in raised.value.message
