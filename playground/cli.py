@@ -233,6 +233,7 @@ def down(
                     "was_up": result.was_up,
                     "removed_volumes": result.removed_volumes,
                     "kept_volumes": result.kept_volumes,
+                    "left_swarm": result.left_swarm,
                 }
             )
             return
@@ -242,6 +243,8 @@ def down(
             render.info(f"{stack.name} is not up on {backend.name}; nothing to stop")
         if result.removed_volumes:
             render.info("deleted volumes: " + ", ".join(result.removed_volumes))
+        if result.left_swarm:
+            render.info("left the swarm that playground had created")
         if result.kept_volumes:
             render.info(
                 "kept volumes: " + ", ".join(result.kept_volumes)

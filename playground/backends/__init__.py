@@ -74,6 +74,7 @@ class DownResult:
     was_up: bool
     removed_volumes: list[str] = field(default_factory=list)
     kept_volumes: list[str] = field(default_factory=list)
+    left_swarm: bool = False
 
 
 class Backend(Protocol):

@@ -205,7 +205,9 @@ class SwarmBackend:
         if leave_swarm:
             with docker_errors(client):
                 client.swarm.leave(force=True)
-        return DownResult(was_up=was_up, removed_volumes=removed, kept_volumes=kept)
+        return DownResult(
+            was_up=was_up, removed_volumes=removed, kept_volumes=kept, left_swarm=leave_swarm
+        )
 
     def _wait_removed(self, client: DockerClient, name: str) -> None:
         """Poll until no container and no network of stack ``name`` is left,
