@@ -50,7 +50,12 @@ ImageMapOption = Annotated[
     ),
 ]
 StackArgument = Annotated[
-    str, typer.Argument(help="Stack name (see 'playground stacks') or a Compose file path.")
+    str,
+    typer.Argument(
+        help="Stack name (see 'playground stacks') or a Compose file path.",
+        metavar="STACK",
+        show_default=False,
+    ),
 ]
 
 
@@ -278,10 +283,20 @@ def check(
 ) -> None:
     """Run a stack's health checks once; exit 1 if any service fails."""
     from playground import lifecycle, render
+    from playground.errors import Unhealthy
 
     with _handled(stack_name):
         settings, stack, backend = _context(stack_name, on)
-        report = lifecycle.check(stack, backend, settings)
+        try:
+            report = lifecycle.check(stack, backend, settings)
+        except Unhealthy:
+            if json_output:
+                # Scripts reading stdout get a verdict for a stack that is not up.
+                render.print_json(
+                    {"stack": stack.name, "backend": backend.name, "healthy": False,
+                     "services": []}
+                )
+            raise
         if json_output:
             render.print_json(render.report_data(report))
         else:
