@@ -73,6 +73,17 @@ def _resolve(source: str, directory: Path) -> str:
     return str((directory / Path(source).expanduser()).resolve())
 
 
+def declared_volumes(stack: Stack, prefix: str) -> list[str]:
+    """Return the engine names of the stack's own named volumes (not the
+    external ones): ``name`` if set, else ``PREFIX_KEY`` as both backends
+    name them."""
+    return [
+        (spec or {}).get("name") or f"{prefix}_{key}"
+        for key, spec in (stack.compose.get("volumes") or {}).items()
+        if not (spec or {}).get("external")
+    ]
+
+
 def long_ports(stack: Stack, service: str, host_ip: str | None) -> list[dict[str, Any]]:
     """Return the service's ``ports`` in Compose's long syntax.
 

@@ -19,6 +19,17 @@ STACK_LABEL = "io.playground.stack"
 BACKEND_LABEL = "io.playground.backend"
 
 KNOWN_BACKENDS = ("compose", "swarm")
+_HEALTH_ORDER = ("unhealthy", "starting", "healthy")
+
+
+def resource_name(stack_name: str) -> str:
+    """Return the Compose project or Swarm stack name of a playground stack."""
+    return f"playground-{stack_name}"
+
+
+def worst_health(healths: list[str]) -> str | None:
+    """Return the worst of several container health statuses, or None."""
+    return next((health for health in _HEALTH_ORDER if health in healths), None)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ from playground.backends import (
     Endpoint,
     ServiceState,
     UpResult,
+    resource_name,
+    worst_health,
 )
-from playground.compose_file import long_ports, render_base, write_document
+from playground.compose_file import declared_volumes, long_ports, render_base, write_document
 from playground.credentials import secrets_dir
 from playground.engine import (
     containers_publishing,
@@ -41,7 +43,6 @@ log = logging.getLogger(__name__)
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
-_HEALTH_ORDER = ("unhealthy", "starting", "healthy")
 
 
 class ComposeBackend:
@@ -55,7 +56,7 @@ class ComposeBackend:
 
     @staticmethod
     def project_name(stack: Stack) -> str:
-        return f"playground-{stack.name}"
+        return resource_name(stack.name)
 
     def render(self, stack: Stack, secret_files: dict[str, Path]) -> dict[str, Any]:
         """Return the Compose document that ``up`` runs for ``stack``."""
@@ -206,12 +207,7 @@ class ComposeBackend:
         return sorted({volume.name for volume in volumes} | set(declared))
 
     def _declared_volumes(self, stack: Stack) -> list[str]:
-        names = []
-        for key, spec in (stack.compose.get("volumes") or {}).items():
-            spec = spec or {}
-            if not spec.get("external"):
-                names.append(spec.get("name") or f"{self.project_name(stack)}_{key}")
-        return names
+        return declared_volumes(stack, self.project_name(stack))
 
     # Preflight
 
@@ -233,7 +229,7 @@ def _service_state(service: str, containers: list[Container]) -> ServiceState:
         s for s in statuses if s != "running"
     )
     healths = [c.state.health.status for c in containers if c.state.health]
-    health = next((h for h in _HEALTH_ORDER if h in healths), None)
+    health = worst_health(healths)
 
     detail = ""
     stopped = [c for c in containers if c.state.status != "running"]

@@ -24,8 +24,15 @@ from playground.backends import (
     Endpoint,
     ServiceState,
     UpResult,
+    resource_name,
+    worst_health,
 )
-from playground.compose_file import long_ports, render_base, write_document
+from playground.compose_file import (
+    declared_volumes,
+    long_ports,
+    render_base,
+    write_document,
+)
 from playground.engine import (
     containers_publishing,
     docker_client,
@@ -55,7 +62,6 @@ ADVERTISE_ADDRESS = "127.0.0.1"
 TEARDOWN_TIMEOUT = 90.0
 # Failed tasks of one service, since the deploy, after which waiting stops.
 MAX_FAILED_TASKS = 3
-_HEALTH_ORDER = ("unhealthy", "starting", "healthy")
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class SwarmBackend:
 
     @staticmethod
     def stack_name(stack: Stack) -> str:
-        return f"playground-{stack.name}"
+        return resource_name(stack.name)
 
     # Rendering
 
@@ -380,7 +386,7 @@ class SwarmBackend:
         state = ServiceState(
             service=name,
             status="running",
-            health=next((h for h in _HEALTH_ORDER if h in healths), None),
+            health=worst_health(healths),
             endpoints=_service_endpoints(service),
             instance_ids=[t.id for t in current],
         )
@@ -425,11 +431,7 @@ class SwarmBackend:
             )
 
     def _declared_volumes(self, stack: Stack) -> list[str]:
-        return [
-            (spec or {}).get("name") or f"{self.stack_name(stack)}_{key}"
-            for key, spec in (stack.compose.get("volumes") or {}).items()
-            if not (spec or {}).get("external")
-        ]
+        return declared_volumes(stack, self.stack_name(stack))
 
 
 @dataclass(frozen=True)
