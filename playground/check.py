@@ -98,7 +98,7 @@ def probe_log_pipeline(
     """Send one request carrying a unique marker to the service and require a
     record with that marker in the sink's output within ``check.within`` s.
 
-    The failure says which stage failed: the request, or the delivery.
+    A failed verdict names the stage that failed: the request, or the delivery.
     """
     name = describe(check)
     marker = f"playground-marker-{uuid.uuid4().hex}"

@@ -1,8 +1,8 @@
 """Generated credentials: created on a stack's first ``up``, reused after.
 
 Each secret is one file, mode 0600, in a 0700 folder of the user's state
-directory. Backends hand the files to the containers (Compose file secrets,
-Swarm secrets, Kubernetes Secrets); nothing else in the project holds them.
+directory. Backends hand the files to the containers as Compose file
+secrets or Swarm secrets. No other copy is kept.
 """
 
 from __future__ import annotations

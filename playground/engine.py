@@ -152,7 +152,7 @@ def containers_publishing(client: DockerClient, port: int) -> list[str]:
 
 def missing_images_error(client: DockerClient, document: dict) -> PrerequisiteError | None:
     """Return an error naming the images of a rendered document that are not
-    on this machine, or None if all are; called after a failed start."""
+    on this machine, or None if all are. Callers use it after a failed start."""
     images = sorted({spec["image"] for spec in document["services"].values()})
     with docker_errors(client):
         missing = [image for image in images if not client.image.exists(image)]

@@ -1,9 +1,10 @@
 """Stack definitions: a Compose file with an ``x-playground`` section.
 
-A stack is a folder under ``stacks/`` holding ``compose.yaml``. The Compose
-part is what every backend starts from; ``x-playground`` adds what Compose has
-no word for: a description, the health checks that prove the stack works, and
-which top-level secrets playground generates (``x-playground-generate``).
+A stack is a folder under ``stacks/`` that contains ``compose.yaml``. Every
+backend starts from its Compose part. The ``x-playground`` section adds what
+Compose has no word for: a description, the health checks that prove the
+stack works, and which top-level secrets playground generates
+(``x-playground-generate``).
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ class ComposeBackend:
 
     def _compose_file(self, stack: Stack) -> Path:
         """Return the rendered Compose file, rendering it again if it is gone,
-        so ``down`` sees the same volumes and networks as ``up``."""
+        so ``down`` uses the same volumes and networks as ``up``."""
         path = self.settings.stack_state_dir(stack.name) / "compose.yaml"
         if path.exists():
             return path

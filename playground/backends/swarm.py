@@ -328,10 +328,10 @@ class SwarmBackend:
         notes = []
         for spec in document["services"].values():
             with docker_errors(client):
-                image = client.image.inspect(spec["image"]) if client.image.exists(
-                    spec["image"]
-                ) else None
-            if image is not None and not image.repo_digests:
+                if not client.image.exists(spec["image"]):
+                    continue
+                image = client.image.inspect(spec["image"])
+            if not image.repo_digests:
                 notes.append(
                     f"image {spec['image']} exists only on this node; other nodes of the "
                     "swarm cannot pull it"
@@ -346,12 +346,13 @@ class SwarmBackend:
         Swarm removes old tasks while they are being listed, so a read that
         meets a vanished object is retried before the error is raised.
         """
-        return read_retrying(docker_client(), lambda: self._read_states(stack))
+        return read_retrying(docker_client(), lambda: self._read_states(stack.name))
 
-    def _read_states(self, stack: Stack) -> dict[str, ServiceState]:
+    def _read_states(self, stack_name: str) -> dict[str, ServiceState]:
+        namespace = resource_name(stack_name)
         client = docker_client()
         services = client.service.list(
-            filters=[("label", f"{NAMESPACE_LABEL}={self.stack_name(stack)}")]
+            filters=[("label", f"{NAMESPACE_LABEL}={namespace}")]
         )
         if not services:
             return {}
@@ -359,11 +360,11 @@ class SwarmBackend:
         # may be gone by then, so everything is copied out at once.
         tasks = [_TaskView.of(task) for task in client.service.ps(services)]
         containers = client.container.list(
-            all=True, filters=[("label", f"{NAMESPACE_LABEL}={self.stack_name(stack)}")]
+            all=True, filters=[("label", f"{NAMESPACE_LABEL}={namespace}")]
         )
         health = {c.id: c.state.health.status for c in containers if c.state.health}
 
-        prefix = self.stack_name(stack) + "_"
+        prefix = namespace + "_"
         states = {}
         for service in services:
             name = service.spec.name.removeprefix(prefix)
@@ -422,7 +423,10 @@ class SwarmBackend:
         with docker_errors(client):
             services = client.service.list(filters=[("label", f"{BACKEND_LABEL}=swarm")])
         names = sorted({s.spec.labels.get(STACK_LABEL, "?") for s in services})
-        return {name: self.states(_StackName(name)) for name in names}
+        return {
+            name: read_retrying(client, lambda name=name: self._read_states(name))
+            for name in names
+        }
 
     def _services(self, client: DockerClient, stack: Stack) -> list[Service]:
         with docker_errors(client):
@@ -459,13 +463,6 @@ class _TaskView:
             container_id=container.container_id if container else None,
             updated_at=task.updated_at.timestamp() if task.updated_at else 0.0,
         )
-
-
-@dataclass(frozen=True)
-class _StackName:
-    """Enough of a Stack to look one up by name, for ``status``."""
-
-    name: str
 
 
 def _stamp_config_hash(document: dict[str, Any]) -> str:
