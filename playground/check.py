@@ -19,6 +19,9 @@ from playground.stack import HealthCheck
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0
+# A mirror may fetch the probe image from a remote upstream while the check
+# waits, so its reads get longer than the other probes'.
+REGISTRY_TIMEOUT = 20.0
 LOG_POLL_INTERVAL = 0.25
 # MySQL server error codes (include/mysqld_error.h): no retry fixes these.
 _ER_ACCESS_DENIED = 1045
@@ -50,6 +53,8 @@ def describe(check: HealthCheck) -> str:
         return f"tcp connect to {check.port}"
     if check.kind == "log_pipeline":
         return f"access log reaches {check.sink}"
+    if check.kind == "registry":
+        return f"pull {check.probe} through the registry"
     return f"mysql login as {check.user}"
 
 
@@ -79,6 +84,8 @@ def probe(
         if read_logs is None:
             raise ValueError("the log_pipeline check needs a log reader")
         return probe_log_pipeline(check, host, port, read_logs, timeout)
+    if check.kind == "registry":
+        return probe_registry(check, host, port, max(timeout, REGISTRY_TIMEOUT))
     raise ValueError(f"unknown check kind {check.kind!r}")
 
 
@@ -132,6 +139,52 @@ def probe_log_pipeline(
         f"{check.sink} within {check.within:g} s",
         evidence=f"last lines of {check.sink}:\n"
         + ("\n".join(output.splitlines()[-10:]) or "(none)"),
+    )
+
+
+def probe_registry(check: HealthCheck, host: str, port: int, timeout: float) -> Verdict:
+    """Require the registry API to answer, pull the probe image through it
+    with every blob's digest verified, and find its repository in the catalog.
+
+    A registry that answers "unknown" for the probe has neither a copy nor
+    an upstream that serves it, which waiting does not change: the verdict
+    is fatal.
+    """
+    from playground.registry import RegistryClient, RegistryError, format_size
+
+    name = describe(check)
+    client = RegistryClient(host, port, timeout)
+    repository, _, tag = check.probe.rpartition(":")
+    try:
+        client.ping()
+    except (OSError, http.client.HTTPException, RegistryError) as error:
+        return Verdict(check.service, name, False, f"no registry API on {host}:{port}: {error}")
+
+    try:
+        pulled = client.pull(repository, tag)
+        catalog = client.catalog()
+    except RegistryError as error:
+        unknown = error.status == 404
+        detail = f"pulling {check.probe} failed: {error}"
+        if unknown:
+            detail += "; the registry has no copy and its upstream did not serve one"
+        return Verdict(check.service, name, False, detail, fatal=unknown)
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        return Verdict(check.service, name, False, f"pulling {check.probe} failed: {error}")
+
+    if repository not in catalog:
+        return Verdict(
+            check.service,
+            name,
+            False,
+            f"pulled {check.probe}, but {repository} is not in the catalog",
+        )
+    return Verdict(
+        check.service,
+        name,
+        True,
+        f"pulled {check.probe} ({pulled.blobs} blobs, {format_size(pulled.size)}, "
+        f"{pulled.seconds:.1f} s); {repository} is in the catalog",
     )
 
 

@@ -84,19 +84,30 @@ def _context(
     timeout: float | None = None,
     bind_address: str | None = None,
     starting: bool = False,
+    upstream: str | None = None,
 ):
     """Resolve settings, stack and backend. ``starting`` (for up) rejects a
-    stack that is up on another backend, whose ports and names it holds."""
-    from playground.backends import find_backends, get_backend
+    stack that is up on another backend, whose ports and names it holds.
+    ``upstream`` (from --upstream) points a mirror stack at another registry."""
+    from playground.backends import check_backend_name, find_backends, get_backend
     from playground.errors import UsageError
     from playground.imagemap import load_image_map
     from playground.settings import Settings
     from playground.stack import load_stack
 
+    if backend_name is not None:
+        check_backend_name(backend_name)
     settings = Settings.resolve(
-        image_map=image_map, timeout=timeout, bind_address=bind_address
+        image_map=image_map,
+        timeout=timeout,
+        bind_address=bind_address,
+        mirror_upstream=upstream,
     )
     stack = load_stack(stack_name, settings.stacks_dir)
+    if upstream is not None or stack.mirror is not None:
+        from playground.mirror import with_upstream
+
+        stack = with_upstream(stack, settings.mirror_upstream)
     if starting:
         elsewhere = [name for name in find_backends(stack.name) if name != backend_name]
         if elsewhere:
@@ -174,6 +185,28 @@ def up(
             metavar="ADDRESS",
         ),
     ] = None,
+    mirror: Annotated[
+        bool,
+        typer.Option(
+            "--mirror",
+            help="Pull the stack's Docker Hub images through the registry mirror that "
+            "is up (playground up mirror), and report which ones it served.",
+        ),
+    ] = False,
+    mirror_stack: Annotated[
+        str | None,
+        typer.Option(
+            help="With several mirror stacks up: the one --mirror uses.", metavar="STACK"
+        ),
+    ] = None,
+    upstream: Annotated[
+        str | None,
+        typer.Option(
+            help="For a mirror stack: the registry it caches, as http(s)://HOST[:PORT] "
+            "[env: PLAYGROUND_MIRROR_UPSTREAM; default: Docker Hub].",
+            metavar="URL",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Bring a stack up, wait until its health checks pass, and show its endpoints."""
@@ -181,8 +214,11 @@ def up(
 
     with _handled(stack_name):
         settings, stack, backend = _context(
-            stack_name, on, image_map, timeout, bind, starting=True
+            stack_name, on, image_map, timeout, bind, starting=True, upstream=upstream
         )
+        pulls = None
+        if mirror or mirror_stack:
+            backend, pulls = _through_mirror(settings, stack, backend.name, mirror_stack)
         started = time.monotonic()
         render.info(f"bringing {stack.name} up on {backend.name}")
         with render.WaitDisplay(stack.name) as display:
@@ -190,15 +226,78 @@ def up(
                 stack, backend, settings, display, notify=render.warning
             )
         elapsed = time.monotonic() - started
+        served = pulls.served() if pulls else None
+        advice = _mirror_advice(settings, stack)
 
         if json_output:
-            render.print_json({**render.report_data(report), "changed": result.changed})
+            data = {**render.report_data(report), "changed": result.changed}
+            if served is not None:
+                data["mirror"] = render.served_data(pulls.mirror, served)
+            if advice:
+                data["advice"] = advice
+            render.print_json(data)
             return
         render.print_report(report)
+        if served is not None:
+            render.print_served(pulls.mirror, served)
         if result.changed:
             render.info(f"{stack.name} is up on {backend.name} and healthy ({elapsed:.1f} s)")
         else:
             render.info(f"{stack.name} was already up on {backend.name}; nothing changed")
+        for line in advice:
+            render.info(line)
+
+
+def _through_mirror(settings, stack, backend_name: str, mirror_stack: str | None):
+    """Return a backend whose image map sends Docker Hub images to the mirror
+    that is up, and the record of the mirror's cache before the pulls."""
+    from playground.backends import get_backend
+    from playground.errors import UsageError
+    from playground.imagemap import ImageMap, load_image_map
+    from playground.mirror import (
+        PullRecord,
+        find_mirror,
+        registry_config,
+        relocated_references,
+        require_pull_access,
+    )
+    from playground.stack import load_stack
+
+    if stack.mirror is not None:
+        raise UsageError(f"--mirror does not apply to {stack.name}, which is a mirror itself")
+    found = find_mirror(settings, mirror_stack)
+    require_pull_access(found, registry_config())
+    images = load_image_map(settings.image_map).with_mirror(found.prefix)
+    mirror_stack_def = load_stack(found.stack, settings.stacks_dir)
+    mirror_backend = get_backend(found.backend, settings, ImageMap())
+    pulls = PullRecord(
+        found,
+        relocated_references(stack, images, found),
+        lambda: mirror_backend.logs(mirror_stack_def, mirror_stack_def.mirror.service, 5000),
+    )
+    if not pulls.references:
+        raise UsageError(
+            f"no image of stack {stack.name} comes from Docker Hub, so the mirror "
+            f"at {found.address} would serve none",
+            hint="run it without --mirror",
+        )
+    pulls.take_before()
+    return get_backend(backend_name, settings, images), pulls
+
+
+def _mirror_advice(settings, stack) -> list[str]:
+    """Return what to tell about the engine after a mirror stack came up."""
+    if stack.mirror is None:
+        return []
+    from playground.mirror import (
+        engine_advice,
+        find_mirror,
+        registry_config,
+        upstream_of,
+    )
+
+    found = find_mirror(settings, stack.name)
+    return engine_advice(found, upstream_of(stack), registry_config())
 
 
 @app.command()

@@ -9,6 +9,10 @@ reference to the reference to use instead::
 
 References are compared in their normalised form, so ``mysql:8.4.3`` and
 ``docker.io/library/mysql:8.4.3`` are the same key.
+
+A map may also carry a registry mirror (``playground up --mirror``): every
+Docker Hub reference then moves under the mirror's address, official images
+under ``library/``, before the ``images`` entries apply to the rest.
 """
 
 from __future__ import annotations
@@ -47,9 +51,20 @@ class ImageMap:
 
     images: dict[str, str] = field(default_factory=dict)
     source: Path | None = None
+    mirror: str | None = None
 
     def relocate(self, reference: str) -> str:
-        return self.images.get(normalise_reference(reference), reference)
+        normalised = normalise_reference(reference)
+        hub_prefix = DOCKER_HUB + "/"
+        if self.mirror and normalised.startswith(hub_prefix):
+            return f"{self.mirror}/{normalised[len(hub_prefix):]}"
+        return self.images.get(normalised, reference)
+
+    def with_mirror(self, prefix: str) -> ImageMap:
+        """Return this map with Docker Hub references relocated under
+        ``prefix``, a registry address with an optional repository path
+        (``127.0.0.1:5000`` or ``127.0.0.1:8082/dockerhub``)."""
+        return ImageMap(self.images, self.source, prefix.rstrip("/"))
 
     def relocated(self, references: dict[str, str]) -> dict[str, str]:
         """Return ``references`` (any key to image) with every image relocated."""

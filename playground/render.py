@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from playground.backends import Endpoint, ServiceState
     from playground.errors import PlaygroundError
     from playground.lifecycle import StackReport
+    from playground.mirror import Mirror, ServedImage
     from playground.readiness import ServiceReport
     from playground.stack import Stack
 
@@ -96,7 +97,7 @@ class WaitDisplay:
 def endpoint_text(stack: Stack, endpoint: Endpoint) -> str:
     """Return a URL for HTTP endpoints, ``host:port`` for the others."""
     is_http = any(
-        check.kind == "http" and check.port == endpoint.container_port
+        check.kind in ("http", "registry") and check.port == endpoint.container_port
         for check in stack.checks
     )
     return f"http://{endpoint.address}" if is_http else endpoint.address
@@ -153,6 +154,41 @@ def print_evidence(report: StackReport) -> None:
         for verdict in service.verdicts:
             if verdict.evidence and not verdict.ok:
                 info(verdict.evidence)
+
+
+def served_data(mirror: Mirror, served: list[ServedImage]) -> dict[str, Any]:
+    """Return which images a mirror served during ``up``, as JSON data."""
+    return {
+        "stack": mirror.stack,
+        "address": mirror.address,
+        "images": [
+            {
+                "image": row.reference,
+                "source": row.source,
+                "served": row.served,
+                "blobs": row.blobs,
+                "bytes": row.size,
+            }
+            for row in served
+        ],
+    }
+
+
+def print_served(mirror: Mirror, served: list[ServedImage]) -> None:
+    """Print a table of the images pulled through a mirror and their source."""
+    from rich.table import Table
+
+    from playground.registry import format_size
+
+    count = sum(row.served for row in served)
+    table = Table(title=f"images through the mirror at {mirror.address}: {count} served")
+    table.add_column("image")
+    table.add_column("source")
+    table.add_column("blobs sent", justify="right")
+    for row in served:
+        sent = f"{row.blobs} ({format_size(row.size)})" if row.blobs else "-"
+        table.add_row(row.reference, row.source, sent)
+    _console(False).print(table)
 
 
 def print_stacks(rows: list[dict[str, Any]]) -> None:

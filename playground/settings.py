@@ -60,6 +60,7 @@ class Settings:
     image_map: Path | None
     timeout: float
     bind_address: str
+    mirror_upstream: str | None = None
 
     @classmethod
     def resolve(
@@ -68,6 +69,7 @@ class Settings:
         image_map: Path | None = None,
         timeout: float | None = None,
         bind_address: str | None = None,
+        mirror_upstream: str | None = None,
     ) -> Settings:
         """Build the settings from command-line values, falling back to
         PLAYGROUND_* environment variables and then to defaults."""
@@ -78,6 +80,8 @@ class Settings:
             timeout = _parse_seconds(env.get("PLAYGROUND_TIMEOUT"), DEFAULT_TIMEOUT)
         if bind_address is None:
             bind_address = env.get("PLAYGROUND_BIND_ADDRESS", DEFAULT_BIND_ADDRESS)
+        if mirror_upstream is None:
+            mirror_upstream = env.get("PLAYGROUND_MIRROR_UPSTREAM") or None
 
         state_dir = Path(env.get("PLAYGROUND_STATE_DIR") or _default_state_dir())
         stacks_dir = Path(env.get("PLAYGROUND_STACKS_DIR") or _default_stacks_dir())
@@ -93,6 +97,7 @@ class Settings:
             image_map=image_map.expanduser() if image_map else None,
             timeout=timeout,
             bind_address=bind_address,
+            mirror_upstream=mirror_upstream,
         )
 
     def stack_state_dir(self, stack_name: str) -> Path:

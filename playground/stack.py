@@ -4,7 +4,8 @@ A stack is a folder under ``stacks/`` that contains ``compose.yaml``. Every
 backend starts from its Compose part. The ``x-playground`` section adds what
 Compose has no word for: a description, the health checks that prove the
 stack works, and which top-level secrets playground generates
-(``x-playground-generate``).
+(``x-playground-generate``). A stack that serves a registry mirror says so
+in ``x-playground.mirror``, which ``playground up --mirror`` looks for.
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ import yaml
 from playground.errors import ConfigError, UsageError
 
 STACK_FILE = "compose.yaml"
-CHECK_KINDS = ("http", "mysql", "tcp", "log_pipeline")
+CHECK_KINDS = ("http", "mysql", "tcp", "log_pipeline", "registry")
 _PORT_SHORT = re.compile(
     r"^(?:(?P<ip>\[[0-9a-fA-F:]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(?P<host>\d+):)?(?P<container>\d+)"
     r"(?:/(?P<protocol>tcp|udp))?$"
+)
+
+# A repository path of lower-case components, a colon and a tag, as the
+# distribution specification defines them.
+_REPOSITORY_TAG = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r":[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
 )
 
 
@@ -40,6 +48,20 @@ class HealthCheck:
     password_secret: str | None = None
     sink: str | None = None
     within: float = 10.0
+    probe: str | None = None
+
+
+@dataclass(frozen=True)
+class MirrorSpec:
+    """The registry mirror a stack serves: which service and container port
+    answer the registry API, the repository path that relocated references
+    start with (empty for a registry that mirrors at its root), and the
+    environment variable of that service that receives the upstream URL."""
+
+    service: str
+    port: int
+    path: str = ""
+    upstream_variable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +86,7 @@ class Stack:
     compose: dict[str, Any]
     checks: list[HealthCheck] = field(default_factory=list)
     generated_secrets: list[str] = field(default_factory=list)
+    mirror: MirrorSpec | None = None
 
     @property
     def directory(self) -> Path:
@@ -159,6 +182,7 @@ def parse_stack(file: Path, name: str) -> Stack:
 
     generated = _parse_secrets(file, document.get("secrets") or {})
     checks = _parse_checks(file, meta.get("checks") or [], services, generated)
+    mirror = _parse_mirror(file, meta.get("mirror"), services)
     stack = Stack(
         name=name,
         file=file,
@@ -166,8 +190,17 @@ def parse_stack(file: Path, name: str) -> Stack:
         compose=document,
         checks=checks,
         generated_secrets=generated,
+        mirror=mirror,
     )
     published = {(p.service, p.container_port) for p in stack.published_ports()}
+    if mirror is not None:
+        _expect(
+            (mirror.service, mirror.port) in published,
+            file,
+            "x-playground.mirror.port",
+            f"a container port that services.{mirror.service}.ports publishes",
+            mirror.port,
+        )
     for index, check in enumerate(checks):
         kind = check.kind
         _expect(
@@ -225,14 +258,7 @@ def _parse_checks(
     for index, entry in enumerate(entries):
         where = f"x-playground.checks[{index}]"
         _expect(isinstance(entry, dict), file, where, "a mapping", entry)
-        service = entry.get("service")
-        _expect(
-            service in services,
-            file,
-            f"{where}.service",
-            "one of the stack's services: " + ", ".join(services),
-            service,
-        )
+        service = _service_key(file, where, entry, services)
         kinds = [kind for kind in CHECK_KINDS if kind in entry]
         _expect(
             len(kinds) == 1,
@@ -256,6 +282,46 @@ def _parse_checks(
     return checks
 
 
+def _service_key(file: Path, where: str, entry: dict, services: dict[str, Any]) -> str:
+    """Return ``entry["service"]`` once it names one of the stack's services."""
+    service = entry.get("service")
+    _expect(
+        service in services,
+        file,
+        f"{where}.service",
+        "one of the stack's services: " + ", ".join(services),
+        service,
+    )
+    return service
+
+
+def _parse_mirror(file: Path, meta: Any, services: dict[str, Any]) -> MirrorSpec | None:
+    if meta is None:
+        return None
+    where = "x-playground.mirror"
+    _expect(isinstance(meta, dict), file, where, "a mapping", meta)
+    service = _service_key(file, where, meta, services)
+    port = meta.get("port")
+    _expect(_is_port(port), file, f"{where}.port", "a container port number", port)
+    path = meta.get("path", "")
+    _expect(
+        isinstance(path, str) and not path.startswith("/") and not path.endswith("/"),
+        file,
+        f"{where}.path",
+        "a repository path without leading or trailing /",
+        path,
+    )
+    variable = meta.get("upstream_variable")
+    _expect(
+        variable is None or (isinstance(variable, str) and bool(variable)),
+        file,
+        f"{where}.upstream_variable",
+        "the name of an environment variable",
+        variable,
+    )
+    return MirrorSpec(service, port, path, variable)
+
+
 def _parse_check(
     file: Path, where: str, service: str, kind: str, options: dict, secrets: list[str]
 ) -> HealthCheck:
@@ -263,6 +329,16 @@ def _parse_check(
     _expect(_is_port(port), file, f"{where}.port", "a container port number", port)
     if kind == "tcp":
         return HealthCheck(service, kind, port)
+    if kind == "registry":
+        probe = options.get("probe")
+        _expect(
+            isinstance(probe, str) and _REPOSITORY_TAG.match(probe) is not None,
+            file,
+            f"{where}.probe",
+            "a repository and tag in the registry, such as library/busybox:1.37.0",
+            probe,
+        )
+        return HealthCheck(service, kind, port, probe=probe)
     if kind == "log_pipeline":
         within = options.get("within", 10)
         _expect(

@@ -119,8 +119,17 @@ def find_backends(stack_name: str) -> list[str]:
     return sorted({c.config.labels.get(BACKEND_LABEL, "compose") for c in containers})
 
 
+def check_backend_name(name: str) -> None:
+    """Raise UsageError, listing the known backends, for an unknown name."""
+    if name not in KNOWN_BACKENDS:
+        raise UsageError(
+            f"unknown backend {name!r}; known backends: {', '.join(KNOWN_BACKENDS)}"
+        )
+
+
 def get_backend(name: str, settings: Settings, image_map: ImageMap) -> Backend:
     """Return the backend called ``name``; UsageError lists the known ones."""
+    check_backend_name(name)
     if name == "compose":
         from playground.backends.compose import ComposeBackend
 

@@ -165,6 +165,7 @@ def test_image_map_text():
         "images:\n"
         "  nginxinc/nginx-unprivileged:1.27.3-alpine: playground-offline/nginx:bookworm\n"
         "  mysql:8.4.3: playground-offline/mariadb:bookworm\n"
+        "  registry:2.8.3: playground-offline/registry:bookworm\n"
         "  fluent/fluentd:v1.17.0-debian-1.1: playground-offline/fluentd:bookworm\n"
     )
 
