@@ -21,8 +21,8 @@ from playground.errors import EXIT_FAILED, EXIT_INTERRUPTED, PlaygroundError
 
 app = typer.Typer(
     name="playground",
-    help="Bring predefined multi-container stacks up on Docker Compose or Swarm and "
-    "prove they work with health checks.",
+    help="Bring predefined multi-container stacks up on Docker Compose, Swarm or "
+    "Kubernetes (kind) and prove they work with health checks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,13 +30,19 @@ app = typer.Typer(
 )
 
 OnOption = Annotated[
-    str, typer.Option("--on", help="Backend to run on: compose or swarm.", metavar="BACKEND")
+    str,
+    typer.Option(
+        "--on",
+        help="Backend to run on: compose, swarm, kind or kubernetes.",
+        metavar="BACKEND",
+    ),
 ]
 FoundOnOption = Annotated[
     str | None,
     typer.Option(
         "--on",
-        help="Backend the stack runs on: compose or swarm [default: where it is up].",
+        help="Backend the stack runs on: compose, swarm, kind or kubernetes "
+        "[default: where it is up on the Docker engine].",
         metavar="BACKEND",
     ),
 ]
@@ -47,6 +53,15 @@ ImageMapOption = Annotated[
         "--image-map",
         help="Image map file relocating the stacks' images [env: PLAYGROUND_IMAGE_MAP].",
         metavar="FILE",
+    ),
+]
+ContextOption = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        help="With --on kubernetes: the kubeconfig context of the cluster "
+        "[default: the current context].",
+        metavar="NAME",
     ),
 ]
 StackArgument = Annotated[
@@ -85,6 +100,8 @@ def _context(
     bind_address: str | None = None,
     starting: bool = False,
     upstream: str | None = None,
+    context: str | None = None,
+    nodes: int | None = None,
 ):
     """Resolve settings, stack and backend. ``starting`` (for up) rejects a
     stack that is up on another backend, whose ports and names it holds.
@@ -97,6 +114,10 @@ def _context(
 
     if backend_name is not None:
         check_backend_name(backend_name)
+    if context is not None and backend_name != "kubernetes":
+        raise UsageError("--context goes with --on kubernetes")
+    if nodes is not None and backend_name != "kind":
+        raise UsageError("--nodes goes with --on kind")
     settings = Settings.resolve(
         image_map=image_map,
         timeout=timeout,
@@ -123,7 +144,9 @@ def _context(
                 f"stack {stack.name} is up on {' and '.join(found)}; choose one with --on"
             )
         backend_name = found[0] if found else "compose"
-    backend = get_backend(backend_name, settings, load_image_map(settings.image_map))
+    backend = get_backend(
+        backend_name, settings, load_image_map(settings.image_map), context=context, nodes=nodes
+    )
     return settings, stack, backend
 
 
@@ -207,6 +230,16 @@ def up(
             metavar="URL",
         ),
     ] = None,
+    context: ContextOption = None,
+    nodes: Annotated[
+        int | None,
+        typer.Option(
+            help="With --on kind: nodes of a new cluster, a control plane and N-1 "
+            "workers [default: 1].",
+            min=1,
+            metavar="N",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Bring a stack up, wait until its health checks pass, and show its endpoints."""
@@ -214,7 +247,15 @@ def up(
 
     with _handled(stack_name):
         settings, stack, backend = _context(
-            stack_name, on, image_map, timeout, bind, starting=True, upstream=upstream
+            stack_name,
+            on,
+            image_map,
+            timeout,
+            bind,
+            starting=True,
+            upstream=upstream,
+            context=context,
+            nodes=nodes,
         )
         pulls = None
         if mirror or mirror_stack:
@@ -315,6 +356,15 @@ def down(
             "and nothing else runs on it.",
         ),
     ] = False,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="With --on kind: also delete the kind cluster, with every stack and "
+            "volume in it.",
+        ),
+    ] = False,
+    context: ContextOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Take a stack down. Named volumes are kept unless --volumes is given."""
@@ -322,11 +372,15 @@ def down(
     from playground.errors import UsageError
 
     with _handled(stack_name):
-        _settings, stack, backend = _context(stack_name, on)
+        _settings, stack, backend = _context(stack_name, on, context=context)
         if leave_swarm and backend.name != "swarm":
             raise UsageError("--leave-swarm goes with --on swarm")
+        if cluster and backend.name != "kind":
+            raise UsageError("--cluster goes with --on kind")
         if leave_swarm:
             result = backend.down(stack, volumes=volumes, leave_swarm=True)
+        elif cluster:
+            result = backend.down(stack, volumes=volumes, delete_cluster=True)
         else:
             result = backend.down(stack, volumes=volumes)
         if json_output:
@@ -338,6 +392,7 @@ def down(
                     "removed_volumes": result.removed_volumes,
                     "kept_volumes": result.kept_volumes,
                     "left_swarm": result.left_swarm,
+                    "deleted_cluster": result.deleted_cluster,
                 }
             )
             return
@@ -349,6 +404,8 @@ def down(
             render.info("deleted volumes: " + ", ".join(result.removed_volumes))
         if result.left_swarm:
             render.info("left the swarm that playground had created")
+        if result.deleted_cluster:
+            render.info("deleted the kind cluster")
         if result.kept_volumes:
             render.info(
                 "kept volumes: " + ", ".join(result.kept_volumes)
@@ -360,14 +417,14 @@ def down(
 def status(json_output: JsonOption = False) -> None:
     """Show every playground stack that is up, on every backend."""
     from playground import render
-    from playground.backends import KNOWN_BACKENDS, get_backend
+    from playground.backends import get_backend, local_backends
     from playground.imagemap import ImageMap
     from playground.settings import Settings
 
     with _handled():
         settings = Settings.resolve()
         deployed = {
-            name: get_backend(name, settings, ImageMap()).deployed() for name in KNOWN_BACKENDS
+            name: get_backend(name, settings, ImageMap()).deployed() for name in local_backends()
         }
         rows = render.status_data(deployed)
         if json_output:
@@ -378,14 +435,17 @@ def status(json_output: JsonOption = False) -> None:
 
 @app.command()
 def check(
-    stack_name: StackArgument, on: FoundOnOption = None, json_output: JsonOption = False
+    stack_name: StackArgument,
+    on: FoundOnOption = None,
+    context: ContextOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Run a stack's health checks once; exit 1 if any service fails."""
     from playground import lifecycle, render
     from playground.errors import Unhealthy
 
     with _handled(stack_name):
-        settings, stack, backend = _context(stack_name, on)
+        settings, stack, backend = _context(stack_name, on, context=context)
         try:
             report = lifecycle.check(stack, backend, settings)
         except Unhealthy:
@@ -405,6 +465,37 @@ def check(
             failed = [s.service for s in report.services if not s.ok]
             render.info(f"unhealthy: {', '.join(failed)}")
             raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def export(
+    stack_name: StackArgument,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="What to print: kubernetes, swarm or compose.", metavar="TARGET"
+        ),
+    ] = "kubernetes",
+    image_map: ImageMapOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Print what a stack becomes on a backend, after a list of what changed."""
+    from playground import render
+    from playground.export import export_stack
+    from playground.imagemap import load_image_map
+    from playground.settings import Settings
+    from playground.stack import load_stack
+
+    with _handled(stack_name):
+        settings = Settings.resolve(image_map=image_map)
+        stack = load_stack(stack_name, settings.stacks_dir)
+        result = export_stack(stack, to, settings, load_image_map(settings.image_map))
+        if json_output:
+            render.print_json(
+                {"target": result.target, "changes": result.changes, "documents": result.documents}
+            )
+        else:
+            render.print_text(result.yaml_text())
 
 
 def main() -> None:

@@ -61,6 +61,12 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def print_text(text: str) -> None:
+    """Print a document (``export``'s YAML) on stdout as it is."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
 class WaitDisplay:
     """Progress while a stack comes up: a live status line on a terminal, one
     line per change of a service's state elsewhere."""

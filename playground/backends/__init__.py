@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 STACK_LABEL = "io.playground.stack"
 BACKEND_LABEL = "io.playground.backend"
 
-KNOWN_BACKENDS = ("compose", "swarm")
+KNOWN_BACKENDS = ("compose", "swarm", "kind", "kubernetes")
 _HEALTH_ORDER = ("unhealthy", "starting", "healthy")
 
 
@@ -86,6 +86,7 @@ class DownResult:
     removed_volumes: list[str] = field(default_factory=list)
     kept_volumes: list[str] = field(default_factory=list)
     left_swarm: bool = False
+    deleted_cluster: bool = False
 
 
 class Backend(Protocol):
@@ -120,16 +121,49 @@ def find_backends(stack_name: str) -> list[str]:
 
 
 def check_backend_name(name: str) -> None:
-    """Raise UsageError, listing the known backends, for an unknown name."""
+    """Raise UsageError, listing the known backends, for an unknown name, and
+    PrerequisiteError when the backend's command-line tool (kind) is missing,
+    so both fail before any engine call."""
     if name not in KNOWN_BACKENDS:
         raise UsageError(
             f"unknown backend {name!r}; known backends: {', '.join(KNOWN_BACKENDS)}"
         )
+    if name == "kind":
+        from playground.kind_cli import require_kind
+
+        require_kind()
 
 
-def get_backend(name: str, settings: Settings, image_map: ImageMap) -> Backend:
-    """Return the backend called ``name``; UsageError lists the known ones."""
+def local_backends() -> list[str]:
+    """Return the backends that run on this machine's Docker engine and
+    whose tools are installed: compose, swarm, and kind if it is on PATH."""
+    import shutil
+
+    return ["compose", "swarm"] + (["kind"] if shutil.which("kind") else [])
+
+
+def get_backend(
+    name: str,
+    settings: Settings,
+    image_map: ImageMap,
+    *,
+    context: str | None = None,
+    nodes: int | None = None,
+) -> Backend:
+    """Return the backend called ``name``; UsageError lists the known ones.
+
+    ``context`` names the kubeconfig context of the kubernetes backend;
+    ``nodes`` is the node count of a cluster the kind backend creates.
+    """
     check_backend_name(name)
+    if name == "kind":
+        from playground.backends.kind import KindBackend
+
+        return KindBackend(settings, image_map, nodes=nodes)
+    if name == "kubernetes":
+        from playground.backends.kubernetes import KubernetesBackend
+
+        return KubernetesBackend(settings, image_map, context=context)
     if name == "compose":
         from playground.backends.compose import ComposeBackend
 

@@ -33,7 +33,7 @@ def test_stacks_json_lists_web():
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
     assert [row["name"] for row in rows] == ["logging", "mirror", "web"]
-    assert rows[0]["backends"] == ["compose", "swarm"]
+    assert rows[0]["backends"] == ["compose", "swarm", "kind", "kubernetes"]
 
 
 def test_bad_image_map_exits_2(tmp_path):
