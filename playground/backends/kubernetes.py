@@ -60,6 +60,7 @@ class KubernetesBackend:
         self.context = context
         self._client: KubeClient | None = None
         self._forwards: dict[tuple[str, int], PortForward] = {}
+        self._prepared: set[str] = set()
 
     # The cluster
 
@@ -107,7 +108,10 @@ class KubernetesBackend:
         """Apply the shared objects and the workloads of the services not in
         ``held``, then wait for their rollouts."""
         notes: list[str] = []
-        self.prepare(stack, notes)
+        if stack.name not in self._prepared:
+            # Once per command: ``up`` calls this method once per start phase.
+            self.prepare(stack, notes)
+            self._prepared.add(stack.name)
         values = {name: path.read_text().strip() for name, path in secret_files.items()}
         objects = self.render(stack, values)
         notes += objects.notes
@@ -156,8 +160,7 @@ class KubernetesBackend:
                 state.endpoints = self.endpoints(stack, service)
             else:
                 state.detail = f"{rollout.ready}/{rollout.desired} pods ready"
-            has_probe = "readinessProbe" in objects.workload(service)["spec"]["template"]["spec"]["containers"][0]
-            if has_probe:
+            if _has_probe(objects.workload(service)):
                 state.health = "healthy" if rollout.complete else "starting"
             states[service] = state
         return states
@@ -220,3 +223,7 @@ class KubernetesBackend:
                 service.metadata.name, "running", endpoints=endpoints
             )
         return states
+
+
+def _has_probe(workload: dict) -> bool:
+    return "readinessProbe" in workload["spec"]["template"]["spec"]["containers"][0]
