@@ -69,7 +69,9 @@ def group_changes(notes: list[str]) -> dict[str, list[str]]:
     return groups
 
 
-def export_stack(stack: Stack, target: str, settings: Settings, image_map: ImageMap) -> Export:
+def export_stack(
+    stack: Stack, target: str, settings: Settings, image_map: ImageMap
+) -> Export:
     """Render ``stack`` for ``target``; UsageError for an unknown target.
 
     Generated passwords are never printed: secrets point at the files
@@ -79,7 +81,9 @@ def export_stack(stack: Stack, target: str, settings: Settings, image_map: Image
         return _kubernetes(stack, settings, image_map)
     if target in ("swarm", "compose"):
         return _docker(stack, target, settings, image_map)
-    raise UsageError(f"unknown export target {target!r}; expected one of: {', '.join(TARGETS)}")
+    raise UsageError(
+        f"unknown export target {target!r}; expected one of: {', '.join(TARGETS)}"
+    )
 
 
 def _kubernetes(stack: Stack, settings: Settings, image_map: ImageMap) -> Export:
@@ -99,7 +103,9 @@ def _kubernetes(stack: Stack, settings: Settings, image_map: ImageMap) -> Export
     return Export("kubernetes", objects.objects, group_changes(notes))
 
 
-def _docker(stack: Stack, target: str, settings: Settings, image_map: ImageMap) -> Export:
+def _docker(
+    stack: Stack, target: str, settings: Settings, image_map: ImageMap
+) -> Export:
     from playground.credentials import secrets_dir
 
     folder = secrets_dir(settings.stack_state_dir(stack.name))
@@ -116,5 +122,7 @@ def _docker(stack: Stack, target: str, settings: Settings, image_map: ImageMap) 
 
     from playground.backends.swarm import SwarmBackend
 
-    document, notes = SwarmBackend(settings, image_map).render(stack, files, routing_mesh=True)
+    document, notes = SwarmBackend(settings, image_map).render(
+        stack, files, routing_mesh=True
+    )
     return Export("swarm", [document], group_changes(notes))

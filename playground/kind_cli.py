@@ -27,11 +27,15 @@ def require_kind() -> str:
     """Return the path of the kind binary; PrerequisiteError if it is not on PATH."""
     path = shutil.which("kind")
     if path is None:
-        raise PrerequisiteError("kind is not installed (no kind command on PATH)", hint=KIND_INSTALL_HINT)
+        raise PrerequisiteError(
+            "kind is not installed (no kind command on PATH)", hint=KIND_INSTALL_HINT
+        )
     return path
 
 
-def run(args: list[str], *, input_text: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> str:
+def run(
+    args: list[str], *, input_text: str | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> str:
     """Run ``kind ARGS`` and return its standard output.
 
     Raises PrerequisiteError when kind is missing, CommandError (command,
@@ -42,15 +46,24 @@ def run(args: list[str], *, input_text: str | None = None, timeout: float = DEFA
     log.debug("running %s", " ".join(command))
     try:
         completed = subprocess.run(
-            command, input=input_text, capture_output=True, text=True, timeout=timeout
+            command,
+            input=input_text,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired as error:
         output = _text(error.stdout) + _text(error.stderr)
-        raise CommandError(["kind", *args], None, f"timed out after {timeout:.0f} s\n{output}") from error
+        raise CommandError(
+            ["kind", *args], None, f"timed out after {timeout:.0f} s\n{output}"
+        ) from error
     if completed.returncode in _INTERRUPTED:
         raise KeyboardInterrupt
     if completed.returncode != 0:
-        raise CommandError(["kind", *args], completed.returncode, completed.stdout + completed.stderr)
+        raise CommandError(
+            ["kind", *args], completed.returncode, completed.stdout + completed.stderr
+        )
     return completed.stdout
 
 

@@ -35,8 +35,7 @@ NODE_PORT_COUNT = 2768
 CERTS_DIR = "/etc/containerd/certs.d"
 # The node image's containerd reads a version 2 configuration file.
 CONTAINERD_PATCH = (
-    '[plugins."io.containerd.grpc.v1.cri".registry]\n'
-    f'  config_path = "{CERTS_DIR}"\n'
+    f'[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "{CERTS_DIR}"\n'
 )
 DOCKER_HUB_SERVER = "https://registry-1.docker.io"
 
@@ -123,10 +122,14 @@ def _check_pairs(mappings: list[PortMapping]) -> None:
             )
 
 
-def node_ports(mappings: list[PortMapping], stack_name: str) -> dict[tuple[str, int], int]:
+def node_ports(
+    mappings: list[PortMapping], stack_name: str
+) -> dict[tuple[str, int], int]:
     """Return the nodePort of each (service, container port) of one stack."""
     return {
-        (m.service, m.container_port): m.node_port for m in mappings if m.stack == stack_name
+        (m.service, m.container_port): m.node_port
+        for m in mappings
+        if m.stack == stack_name
     }
 
 
@@ -142,14 +145,22 @@ def unique_bindings(mappings: list[PortMapping]) -> list[PortMapping]:
 
 
 def cluster_config(
-    mappings: list[PortMapping], *, nodes: int, certs_host_dir: Path, image: str = NODE_IMAGE
+    mappings: list[PortMapping],
+    *,
+    nodes: int,
+    certs_host_dir: Path,
+    image: str = NODE_IMAGE,
 ) -> dict[str, Any]:
     """Return a kind cluster configuration: one control-plane node that maps
     the ports, ``nodes - 1`` workers, and containerd's registry folder
     mounted from ``certs_host_dir`` on every node."""
     if nodes < 1:
         raise ConfigError(f"invalid node count {nodes}: expected 1 or more")
-    mount = {"hostPath": str(certs_host_dir), "containerPath": CERTS_DIR, "readOnly": True}
+    mount = {
+        "hostPath": str(certs_host_dir),
+        "containerPath": CERTS_DIR,
+        "readOnly": True,
+    }
     control_plane: dict[str, Any] = {"role": "control-plane", "image": image}
     control_plane["extraMounts"] = [mount]
     control_plane["extraPortMappings"] = [
@@ -162,7 +173,8 @@ def cluster_config(
         for m in unique_bindings(mappings)
     ]
     workers = [
-        {"role": "worker", "image": image, "extraMounts": [dict(mount)]} for _ in range(nodes - 1)
+        {"role": "worker", "image": image, "extraMounts": [dict(mount)]}
+        for _ in range(nodes - 1)
     ]
     return {
         "kind": "Cluster",
@@ -176,7 +188,9 @@ def hosts_toml(mirror: RegistryMirror) -> str:
     """Return containerd's ``hosts.toml`` that sends pulls of the mirror's
     registry to the mirror, falling back to the registry itself."""
     server = mirror.server or (
-        DOCKER_HUB_SERVER if mirror.registry == "docker.io" else f"https://{mirror.registry}"
+        DOCKER_HUB_SERVER
+        if mirror.registry == "docker.io"
+        else f"https://{mirror.registry}"
     )
     endpoint = mirror.endpoint.rstrip("/")
     lines = [f'server = "{server}"', ""]
@@ -191,7 +205,9 @@ def hosts_toml(mirror: RegistryMirror) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_registry_hosts(certs_host_dir: Path, mirrors: list[RegistryMirror]) -> list[Path]:
+def write_registry_hosts(
+    certs_host_dir: Path, mirrors: list[RegistryMirror]
+) -> list[Path]:
     """Write one ``REGISTRY/hosts.toml`` per mirror and remove those of
     registries that have no mirror now. Returns the files written."""
     certs_host_dir.mkdir(parents=True, exist_ok=True)

@@ -127,8 +127,12 @@ def _api_error(error: Any, where: str) -> PlaygroundError:
             hint="check the credentials of the kubeconfig context",
         )
     if error.status == 422:
-        return ConfigError(f"the Kubernetes API of {where} rejected an object: {message}")
-    return PlaygroundError(f"Kubernetes API call failed with HTTP {error.status}: {message}")
+        return ConfigError(
+            f"the Kubernetes API of {where} rejected an object: {message}"
+        )
+    return PlaygroundError(
+        f"Kubernetes API call failed with HTTP {error.status}: {message}"
+    )
 
 
 def _status_message(error: Any) -> str:
@@ -144,14 +148,18 @@ def config_hash(obj: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def load_apis(kubeconfig: dict[str, Any] | None, context: str | None, where: str) -> Apis:
+def load_apis(
+    kubeconfig: dict[str, Any] | None, context: str | None, where: str
+) -> Apis:
     """Build the API groups from a kubeconfig document (None: the user's
     kubeconfig file) and a context name (None: its current context)."""
     from kubernetes import client, config
 
     with api_errors(where):
         if kubeconfig is None:
-            api_client = config.new_client_from_config(context=context, persist_config=False)
+            api_client = config.new_client_from_config(
+                context=context, persist_config=False
+            )
         else:
             api_client = config.new_client_from_config_dict(
                 kubeconfig, context=context, persist_config=False
@@ -174,7 +182,9 @@ class KubeClient:
         group, suffix, namespaced = RESOURCES[kind]
         return getattr(getattr(self.apis, group), f"{verb}_{suffix}"), namespaced
 
-    def _call(self, verb: str, kind: str, name: str, namespace: str | None, **kwargs: Any) -> Any:
+    def _call(
+        self, verb: str, kind: str, name: str, namespace: str | None, **kwargs: Any
+    ) -> Any:
         method, namespaced = self._method(verb, kind)
         with api_errors(self.where):
             if namespaced:
@@ -188,7 +198,9 @@ class KubeClient:
         kind, metadata = obj["kind"], obj["metadata"]
         digest = config_hash(obj)
         try:
-            current = self._call("read", kind, metadata["name"], metadata.get("namespace"))
+            current = self._call(
+                "read", kind, metadata["name"], metadata.get("namespace")
+            )
             annotations = current.metadata.annotations or {}
             if annotations.get(HASH_ANNOTATION) == digest:
                 return False
@@ -213,7 +225,9 @@ class KubeClient:
     def apply_all(self, objects: list[dict[str, Any]]) -> list[str]:
         """Apply ``objects`` in order; return "KIND/NAME" of those that changed."""
         return [
-            f"{obj['kind']}/{obj['metadata']['name']}" for obj in objects if self.apply(obj)
+            f"{obj['kind']}/{obj['metadata']['name']}"
+            for obj in objects
+            if self.apply(obj)
         ]
 
     # Rollouts
@@ -225,8 +239,12 @@ class KubeClient:
         except NotFound:
             return None
         desired, ready = _counts(kind, workload)
-        selector = ",".join(f"{k}={v}" for k, v in workload.spec.selector.match_labels.items())
-        problem = _progress_problem(kind, workload) or self._pod_problem(namespace, selector)
+        selector = ",".join(
+            f"{k}={v}" for k, v in workload.spec.selector.match_labels.items()
+        )
+        problem = _progress_problem(kind, workload) or self._pod_problem(
+            namespace, selector
+        )
         return Rollout(kind, name, desired, ready, problem)
 
     def wait_for_rollouts(
@@ -244,7 +262,8 @@ class KubeClient:
             failed = [r for r in rollouts if r is not None and r.problem]
             if failed:
                 raise Unhealthy(
-                    "rollout failed: " + "; ".join(f"{r.kind} {r.name}: {r.problem}" for r in failed),
+                    "rollout failed: "
+                    + "; ".join(f"{r.kind} {r.name}: {r.problem}" for r in failed),
                     hint="after fixing the cause, run the same up command again",
                     details=self.diagnostics(namespace, [r.name for r in failed]),
                 )
@@ -260,7 +279,9 @@ class KubeClient:
                     f"timed out after {timeout:.0f} s waiting for the rollout of "
                     + ", ".join(_pending_text(k, n, r) for k, n, r in pending),
                     hint="raise the limit with --timeout, or read the events and log lines above",
-                    details=self.diagnostics(namespace, [name for _, name, _ in pending]),
+                    details=self.diagnostics(
+                        namespace, [name for _, name, _ in pending]
+                    ),
                 )
             time.sleep(POLL_INTERVAL)
 
@@ -275,7 +296,11 @@ class KubeClient:
 
     def pods(self, namespace: str, selector: str) -> list[Any]:
         with api_errors(self.where):
-            return list(self.apis.core.list_namespaced_pod(namespace, label_selector=selector).items)
+            return list(
+                self.apis.core.list_namespaced_pod(
+                    namespace, label_selector=selector
+                ).items
+            )
 
     def events(self, namespace: str, pod: str) -> list[str]:
         """Return the last events of one pod, oldest first, one line each."""
@@ -316,7 +341,9 @@ class KubeClient:
             for pod in self.pods(namespace, selector):
                 name = pod.metadata.name
                 events = "\n".join(self.events(namespace, name)) or "(none)"
-                lines = self.pod_logs(namespace, name, app, LOG_TAIL).rstrip() or "(none)"
+                lines = (
+                    self.pod_logs(namespace, name, app, LOG_TAIL).rstrip() or "(none)"
+                )
                 sections.append(f"events of pod {name}:\n{events}")
                 sections.append(f"last {LOG_TAIL} log lines of pod {name}:\n{lines}")
         return "\n\n".join(sections)
@@ -351,7 +378,9 @@ class KubeClient:
             time.sleep(POLL_INTERVAL)
         return True
 
-    def delete_labelled(self, namespace: str, selector: str, kinds: list[str]) -> list[str]:
+    def delete_labelled(
+        self, namespace: str, selector: str, kinds: list[str]
+    ) -> list[str]:
         """Delete the objects of ``kinds`` that match ``selector`` in a
         namespace; return "KIND/NAME" of each one deleted."""
         deleted = []
@@ -369,7 +398,9 @@ class KubeClient:
 
     def claims(self, namespace: str) -> list[str]:
         with api_errors(self.where):
-            found = self.apis.core.list_namespaced_persistent_volume_claim(namespace).items
+            found = self.apis.core.list_namespaced_persistent_volume_claim(
+                namespace
+            ).items
         return sorted(claim.metadata.name for claim in found)
 
 
@@ -395,7 +426,10 @@ def _progress_problem(kind: str, workload: Any) -> str:
     if kind != "Deployment":
         return ""
     for condition in workload.status.conditions or []:
-        if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
+        if (
+            condition.type == "Progressing"
+            and condition.reason == "ProgressDeadlineExceeded"
+        ):
             return condition.message or "progress deadline exceeded"
     return ""
 
@@ -403,7 +437,9 @@ def _progress_problem(kind: str, workload: Any) -> str:
 def pod_problem(pod: Any) -> str:
     """Return why a pod cannot become ready without a change, or ""."""
     if pod.status.phase == "Failed":
-        return f"pod {pod.metadata.name} failed: {pod.status.reason or pod.status.message}"
+        return (
+            f"pod {pod.metadata.name} failed: {pod.status.reason or pod.status.message}"
+        )
     for status in pod.status.container_statuses or []:
         waiting = status.state.waiting if status.state else None
         if waiting and waiting.reason in FAILING_REASONS:

@@ -67,8 +67,9 @@ class KubeObjects:
     def workload(self, service: str) -> dict[str, Any]:
         name = dns_label(service)
         return next(
-            obj for obj in self.objects if obj["kind"] in WORKLOAD_KINDS
-            and obj["metadata"]["name"] == name
+            obj
+            for obj in self.objects
+            if obj["kind"] in WORKLOAD_KINDS and obj["metadata"]["name"] == name
         )
 
 
@@ -99,13 +100,19 @@ def render_objects(
     """
     namespace = resource_name(stack.name)
     result = KubeObjects(namespace)
-    labels = {STACK_LABEL: stack.name, BACKEND_LABEL: backend, MANAGED_BY_LABEL: "playground"}
+    labels = {
+        STACK_LABEL: stack.name,
+        BACKEND_LABEL: backend,
+        MANAGED_BY_LABEL: "playground",
+    }
     additions = parse_additions(stack)
     services = stack.compose["services"]
     named = set((stack.compose.get("volumes") or {}).keys())
 
     result.objects.append(_object("v1", "Namespace", namespace, None, labels))
-    result.notes.append(f"added namespace {namespace}, which holds every object of the stack")
+    result.notes.append(
+        f"added namespace {namespace}, which holds every object of the stack"
+    )
     secret = _secret(stack, namespace, labels, secret_values, result.notes)
     if secret:
         result.objects.append(secret)
@@ -126,9 +133,15 @@ def render_objects(
         )
         kind = addition.workload or ("StatefulSet" if parts.claims else "Deployment")
         result.workloads[service] = kind
-        pod_labels = {**labels, NAME_LABEL: dns_label(service), INSTANCE_LABEL: namespace}
+        pod_labels = {
+            **labels,
+            NAME_LABEL: dns_label(service),
+            INSTANCE_LABEL: namespace,
+        }
         if parts.config_data:
-            result.objects.append(_config_map(service, namespace, labels, parts.config_data))
+            result.objects.append(
+                _config_map(service, namespace, labels, parts.config_data)
+            )
         if addition.node_logs:
             result.objects += _node_log_access(service, namespace, labels)
             _mount_node_logs(parts, addition.node_logs)
@@ -141,7 +154,9 @@ def render_objects(
                 _service(service, namespace, labels, pod_labels, ports, node_ports)
             )
         claims += [claim for claim in parts.claims if claim not in claims]
-        workloads.append(_workload(service, spec, kind, namespace, pod_labels, parts, addition))
+        workloads.append(
+            _workload(service, spec, kind, namespace, pod_labels, parts, addition)
+        )
         _note_service(service, spec, kind, parts.claims, result.notes)
 
     for volume in claims:
@@ -154,25 +169,43 @@ def parse_additions(stack: Stack) -> dict[str, Addition]:
     """Read ``x-playground.kubernetes``; ConfigError names a malformed key."""
     section = (stack.compose.get("x-playground") or {}).get("kubernetes") or {}
     where = "x-playground.kubernetes"
-    _expect(isinstance(section, dict), stack, where, "a mapping of service names", section)
+    _expect(
+        isinstance(section, dict), stack, where, "a mapping of service names", section
+    )
     additions = {}
     for service, entry in section.items():
         key = f"{where}.{service}"
-        _expect(service in stack.compose["services"], stack, key, "a service of the stack", service)
+        _expect(
+            service in stack.compose["services"],
+            stack,
+            key,
+            "a service of the stack",
+            service,
+        )
         _expect(isinstance(entry, dict), stack, key, "a mapping", entry)
         workload = entry.get("workload")
         _expect(
-            workload in (None, *WORKLOAD_KINDS), stack, f"{key}.workload",
-            "one of " + ", ".join(WORKLOAD_KINDS), workload,
+            workload in (None, *WORKLOAD_KINDS),
+            stack,
+            f"{key}.workload",
+            "one of " + ", ".join(WORKLOAD_KINDS),
+            workload,
         )
         node_logs = entry.get("node_logs")
         _expect(
-            node_logs is None or (isinstance(node_logs, str) and node_logs.startswith("/")),
-            stack, f"{key}.node_logs", "an absolute path on the node", node_logs,
+            node_logs is None
+            or (isinstance(node_logs, str) and node_logs.startswith("/")),
+            stack,
+            f"{key}.node_logs",
+            "an absolute path on the node",
+            node_logs,
         )
         config = entry.get("config") or {}
         _expect(isinstance(config, dict), stack, f"{key}.config", "a mapping", config)
-        files = {str(target): stack.directory / str(source) for target, source in config.items()}
+        files = {
+            str(target): stack.directory / str(source)
+            for target, source in config.items()
+        }
         additions[service] = Addition(workload, node_logs, files)
     return additions
 
@@ -183,7 +216,11 @@ def _expect(condition: bool, stack: Stack, key: str, expected: str, value: Any) 
 
 
 def _object(
-    api_version: str, kind: str, name: str, namespace: str | None, labels: dict[str, str]
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    labels: dict[str, str],
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": name, "labels": dict(labels)}
     if namespace is not None:
@@ -201,11 +238,15 @@ def _secret(
     data = {}
     for name, spec in (stack.compose.get("secrets") or {}).items():
         if name in stack.generated_secrets:
-            data[dns_key(name)] = values[name] if values is not None else SECRET_PLACEHOLDER
+            data[dns_key(name)] = (
+                values[name] if values is not None else SECRET_PLACEHOLDER
+            )
         elif spec.get("file"):
             data[dns_key(name)] = (stack.directory / spec["file"]).read_text()
         else:
-            notes.append(f"secret {name}: dropped (only file and generated secrets are copied)")
+            notes.append(
+                f"secret {name}: dropped (only file and generated secrets are copied)"
+            )
     if not data:
         return None
     secret = _object("v1", "Secret", SECRET_NAME, namespace, labels)
@@ -227,7 +268,9 @@ def _config_map(
 
 
 def _claim(volume: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
-    claim = _object("v1", "PersistentVolumeClaim", claim_name(volume), namespace, labels)
+    claim = _object(
+        "v1", "PersistentVolumeClaim", claim_name(volume), namespace, labels
+    )
     claim["spec"] = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": CLAIM_SIZE}},
@@ -291,14 +334,20 @@ def _workload(
     addition: Addition,
 ) -> dict[str, Any]:
     selector = {key: pod_labels[key] for key in (NAME_LABEL, INSTANCE_LABEL)}
-    pod: dict[str, Any] = {"containers": [parts.container], "automountServiceAccountToken": False}
+    pod: dict[str, Any] = {
+        "containers": [parts.container],
+        "automountServiceAccountToken": False,
+    }
     if parts.volumes:
         pod["volumes"] = parts.volumes
     if addition.node_logs:
         pod["serviceAccountName"] = node_log_account(service)
         pod["tolerations"] = [
-            {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
-             "effect": "NoSchedule"}
+            {
+                "key": "node-role.kubernetes.io/control-plane",
+                "operator": "Exists",
+                "effect": "NoSchedule",
+            }
         ]
     workload = _object("apps/v1", kind, dns_label(service), namespace, pod_labels)
     workload["spec"] = {
@@ -306,7 +355,7 @@ def _workload(
         "template": {"metadata": {"labels": pod_labels}, "spec": pod},
     }
     if kind != "DaemonSet":
-        replicas = ((spec.get("deploy") or {}).get("replicas"))
+        replicas = (spec.get("deploy") or {}).get("replicas")
         workload["spec"]["replicas"] = int(replicas) if replicas is not None else 1
     if kind == "StatefulSet":
         workload["spec"]["serviceName"] = dns_label(service)
@@ -317,7 +366,9 @@ def node_log_account(service: str) -> str:
     return f"{dns_label(service)}-node-logs"
 
 
-def _node_log_access(service: str, namespace: str, labels: dict[str, str]) -> list[dict]:
+def _node_log_access(
+    service: str, namespace: str, labels: dict[str, str]
+) -> list[dict]:
     """Return a ServiceAccount for a node-log reader and a Role, bound to it,
     that reads the pods of the stack's namespace.
 
@@ -329,17 +380,29 @@ def _node_log_access(service: str, namespace: str, labels: dict[str, str]) -> li
     name = node_log_account(service)
     account = _object("v1", "ServiceAccount", name, namespace, labels)
     role = _object("rbac.authorization.k8s.io/v1", "Role", name, namespace, labels)
-    role["rules"] = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
-    binding = _object("rbac.authorization.k8s.io/v1", "RoleBinding", name, namespace, labels)
-    binding["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}
-    binding["subjects"] = [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
+    role["rules"] = [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+    ]
+    binding = _object(
+        "rbac.authorization.k8s.io/v1", "RoleBinding", name, namespace, labels
+    )
+    binding["roleRef"] = {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": name,
+    }
+    binding["subjects"] = [
+        {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+    ]
     return [account, role, binding]
 
 
 def _mount_node_logs(parts: Any, path: str) -> None:
     """Mount the node's log folder read-only and run the container as root,
     because the kubelet writes container logs readable by root only."""
-    parts.volumes.append({"name": "node-logs", "hostPath": {"path": path, "type": "Directory"}})
+    parts.volumes.append(
+        {"name": "node-logs", "hostPath": {"path": path, "type": "Directory"}}
+    )
     parts.volumes.append({"name": "positions", "emptyDir": {}})
     container = parts.container
     container.setdefault("volumeMounts", []).extend(
@@ -351,7 +414,10 @@ def _mount_node_logs(parts: Any, path: str) -> None:
     container.setdefault("securityContext", {})["runAsUser"] = 0
     container["env"] = [
         *container.get("env", []),
-        {"name": "STACK_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {
+            "name": "STACK_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        },
     ]
 
 
@@ -359,7 +425,9 @@ def _note_service(
     service: str, spec: dict[str, Any], kind: str, claims: list[str], notes: list[str]
 ) -> None:
     if kind == "StatefulSet" and claims:
-        notes.append(f"{service}: became a StatefulSet, since it keeps data on {', '.join(claims)}")
+        notes.append(
+            f"{service}: became a StatefulSet, since it keeps data on {', '.join(claims)}"
+        )
     elif kind == "DaemonSet":
         notes.append(f"{service}: added as a DaemonSet, one pod on every node")
     if dns_label(service) != service:
@@ -371,7 +439,9 @@ def _note_service(
             "writes to stdout, which the node keeps in its container logs"
         )
     if "restart" in spec:
-        notes.append(f"{service}: dropped restart (Kubernetes restarts containers always)")
+        notes.append(
+            f"{service}: dropped restart (Kubernetes restarts containers always)"
+        )
     healthy = healthy_dependencies({service: spec})[service]
     if healthy:
         notes.append(
@@ -379,9 +449,13 @@ def _note_service(
             f"{', '.join(healthy)} is ready"
         )
     if spec.get("labels"):
-        notes.append(f"{service}: dropped labels (Compose labels are not Kubernetes labels)")
+        notes.append(
+            f"{service}: dropped labels (Compose labels are not Kubernetes labels)"
+        )
     for published in spec.get("ports") or []:
         if str(published).endswith("/udp") or (
             isinstance(published, dict) and published.get("protocol") == "udp"
         ):
-            notes.append(f"{service}: dropped UDP port {published} (Services here are TCP)")
+            notes.append(
+                f"{service}: dropped UDP port {published} (Services here are TCP)"
+            )

@@ -29,10 +29,28 @@ _SECONDS_PER_UNIT = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "ns": 
 # as dropped.
 TRANSLATED_KEYS = frozenset(
     {
-        "image", "environment", "command", "entrypoint", "ports", "expose", "volumes",
-        "secrets", "healthcheck", "cap_drop", "cap_add", "security_opt", "read_only",
-        "user", "working_dir", "depends_on", "labels", "deploy", "restart", "logging",
-        "privileged", "tmpfs",
+        "image",
+        "environment",
+        "command",
+        "entrypoint",
+        "ports",
+        "expose",
+        "volumes",
+        "secrets",
+        "healthcheck",
+        "cap_drop",
+        "cap_add",
+        "security_opt",
+        "read_only",
+        "user",
+        "working_dir",
+        "depends_on",
+        "labels",
+        "deploy",
+        "restart",
+        "logging",
+        "privileged",
+        "tmpfs",
     }
 )
 
@@ -104,7 +122,9 @@ def container_for(
         container["securityContext"] = security
 
     mounts: list[dict[str, Any]] = []
-    _mount_volumes(service, spec, stack_dir, named_volumes, config_files, parts, mounts, notes)
+    _mount_volumes(
+        service, spec, stack_dir, named_volumes, config_files, parts, mounts, notes
+    )
     _mount_secrets(service, spec.get("secrets") or [], parts, mounts)
     if mounts:
         container["volumeMounts"] = mounts
@@ -119,11 +139,15 @@ def _command(service: str, spec: dict[str, Any], container: dict[str, Any]) -> N
         value = spec.get(key)
         if value is None:
             continue
-        words = shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
+        words = (
+            shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
+        )
         container[field_name] = [_unescape(word) for word in words]
 
 
-def _environment(service: str, environment: Any, notes: list[str]) -> list[dict[str, str]]:
+def _environment(
+    service: str, environment: Any, notes: list[str]
+) -> list[dict[str, str]]:
     if isinstance(environment, dict):
         items = list(environment.items())
     else:
@@ -164,8 +188,12 @@ def readiness_probe(healthcheck: Any) -> dict[str, Any] | None:
         return None
     return {
         "exec": {"command": [_unescape(word) for word in command]},
-        "periodSeconds": _whole_seconds(healthcheck.get("interval"), DEFAULT_PROBE_PERIOD),
-        "timeoutSeconds": _whole_seconds(healthcheck.get("timeout"), DEFAULT_PROBE_TIMEOUT),
+        "periodSeconds": _whole_seconds(
+            healthcheck.get("interval"), DEFAULT_PROBE_PERIOD
+        ),
+        "timeoutSeconds": _whole_seconds(
+            healthcheck.get("timeout"), DEFAULT_PROBE_TIMEOUT
+        ),
         "failureThreshold": int(healthcheck.get("retries", DEFAULT_PROBE_RETRIES)),
     }
 
@@ -176,7 +204,9 @@ def parse_duration(text: str) -> float:
     text = str(text).strip()
     matches = list(_DURATION.finditer(text))
     if not matches or "".join(m.group(0) for m in matches) != text:
-        raise ValueError(f"invalid duration {text!r}: expected a form such as 1s, 500ms or 1m30s")
+        raise ValueError(
+            f"invalid duration {text!r}: expected a form such as 1s, 500ms or 1m30s"
+        )
     return sum(float(m.group(1)) * _SECONDS_PER_UNIT[m.group(2)] for m in matches)
 
 
@@ -187,7 +217,9 @@ def _whole_seconds(value: Any, default: int) -> int:
     return max(1, round(parse_duration(value)))
 
 
-def _security_context(service: str, spec: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+def _security_context(
+    service: str, spec: dict[str, Any], notes: list[str]
+) -> dict[str, Any]:
     context: dict[str, Any] = {}
     capabilities = {}
     if spec.get("cap_drop"):
@@ -197,10 +229,15 @@ def _security_context(service: str, spec: dict[str, Any], notes: list[str]) -> d
     if capabilities:
         context["capabilities"] = capabilities
     for option in spec.get("security_opt") or []:
-        if str(option).replace("=", ":") in ("no-new-privileges:true", "no-new-privileges"):
+        if str(option).replace("=", ":") in (
+            "no-new-privileges:true",
+            "no-new-privileges",
+        ):
             context["allowPrivilegeEscalation"] = False
         else:
-            notes.append(f"{service}: dropped security_opt {option} (no pod equivalent)")
+            notes.append(
+                f"{service}: dropped security_opt {option} (no pod equivalent)"
+            )
     if spec.get("read_only"):
         context["readOnlyRootFilesystem"] = True
     if spec.get("privileged"):
@@ -242,7 +279,9 @@ def _mount_volumes(
         if kind == "volume" and source in named_volumes:
             _mount_claim(source, target, read_only, parts, mounts)
         elif kind == "bind":
-            _mount_file(service, stack_dir / Path(source).expanduser(), target, parts, mounts)
+            _mount_file(
+                service, stack_dir / Path(source).expanduser(), target, parts, mounts
+            )
         else:
             name = f"scratch-{len(parts.volumes)}"
             parts.volumes.append({"name": name, "emptyDir": {}})
@@ -276,12 +315,18 @@ def _volume_entry(entry: Any) -> tuple[str, str, bool, str]:
 
 
 def _mount_claim(
-    volume: str, target: str, read_only: bool, parts: PodParts, mounts: list[dict[str, Any]]
+    volume: str,
+    target: str,
+    read_only: bool,
+    parts: PodParts,
+    mounts: list[dict[str, Any]],
 ) -> None:
     name = claim_name(volume)
     if volume not in parts.claims:
         parts.claims.append(volume)
-        parts.volumes.append({"name": name, "persistentVolumeClaim": {"claimName": name}})
+        parts.volumes.append(
+            {"name": name, "persistentVolumeClaim": {"claimName": name}}
+        )
     mount = {"name": name, "mountPath": target}
     if read_only:
         mount["readOnly"] = True
@@ -304,8 +349,12 @@ def _mount_file(
         key = f"{len(parts.config_data)}-{key}"
     parts.config_data[key] = path.read_text()
     if not any(volume["name"] == "config" for volume in parts.volumes):
-        parts.volumes.append({"name": "config", "configMap": {"name": config_map_name(service)}})
-    mounts.append({"name": "config", "mountPath": target, "subPath": key, "readOnly": True})
+        parts.volumes.append(
+            {"name": "config", "configMap": {"name": config_map_name(service)}}
+        )
+    mounts.append(
+        {"name": "config", "mountPath": target, "subPath": key, "readOnly": True}
+    )
 
 
 def _mount_secrets(
@@ -320,10 +369,18 @@ def _mount_secrets(
             # Mode 0444: entrypoints such as MySQL's read the file again after
             # dropping root; the volume is visible to this pod only.
             parts.volumes.append(
-                {"name": "secrets", "secret": {"secretName": SECRET_NAME, "defaultMode": 0o444}}
+                {
+                    "name": "secrets",
+                    "secret": {"secretName": SECRET_NAME, "defaultMode": 0o444},
+                }
             )
         mounts.append(
-            {"name": "secrets", "mountPath": path, "subPath": dns_key(source), "readOnly": True}
+            {
+                "name": "secrets",
+                "mountPath": path,
+                "subPath": dns_key(source),
+                "readOnly": True,
+            }
         )
 
 

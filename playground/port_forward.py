@@ -49,7 +49,13 @@ class PortForward:
             )
             remote = stream.socket(self.port)
         except Exception as error:  # noqa: BLE001 - any failure ends this one connection
-            log.debug("port-forward to %s/%s:%s failed: %s", self.namespace, self.pod, self.port, error)
+            log.debug(
+                "port-forward to %s/%s:%s failed: %s",
+                self.namespace,
+                self.pod,
+                self.port,
+                error,
+            )
             client.close()
             return
         threading.Thread(target=_pipe, args=(remote, client), daemon=True).start()

@@ -76,7 +76,9 @@ class KindBackend(KubernetesBackend):
 
         if self._client is None:
             kubeconfig = yaml.safe_load(kind_cli.kubeconfig(self.cluster))
-            self._client = KubeClient(load_apis(kubeconfig, None, self.where), self.where)
+            self._client = KubeClient(
+                load_apis(kubeconfig, None, self.where), self.where
+            )
         return self._client
 
     # The cluster
@@ -86,12 +88,17 @@ class KindBackend(KubernetesBackend):
         stacks that run in it, and those of ``stack``."""
         from playground.stack import list_stacks, load_stack
 
-        stacks = [load_stack(name, self.settings.stacks_dir) for name in list_stacks(self.settings.stacks_dir)]
+        stacks = [
+            load_stack(name, self.settings.stacks_dir)
+            for name in list_stacks(self.settings.stacks_dir)
+        ]
         stacks = [s for s in stacks if s.mirror is None and s.name != stack.name]
         return port_mappings([*stacks, stack], self.settings.bind_address)
 
     def node_ports(self, stack: Stack) -> dict[tuple[str, int], int]:
-        return node_ports(port_mappings([stack], self.settings.bind_address), stack.name)
+        return node_ports(
+            port_mappings([stack], self.settings.bind_address), stack.name
+        )
 
     def prepare(self, stack: Stack, notes: list[str]) -> None:
         """Create the cluster, or check that the existing one maps the
@@ -109,7 +116,9 @@ class KindBackend(KubernetesBackend):
             self._create(docker, stack, notes)
         if mirror is not None:
             connect_to_kind_network(docker, mirror.container)
-            notes.append(f"the kind nodes pull Docker Hub images through the mirror at {mirror.address}")
+            notes.append(
+                f"the kind nodes pull Docker Hub images through the mirror at {mirror.address}"
+            )
         notes += self._load_local_images(docker, stack)
 
     def _create(self, docker: DockerClient, stack: Stack, notes: list[str]) -> None:
@@ -118,7 +127,9 @@ class KindBackend(KubernetesBackend):
         from playground.ports import HostBinding, ensure_free
 
         mappings = self.mappings(stack)
-        bindings = [HostBinding(m.host_ip, m.host_port) for m in unique_bindings(mappings)]
+        bindings = [
+            HostBinding(m.host_ip, m.host_port) for m in unique_bindings(mappings)
+        ]
         ensure_free(bindings, set(), lambda port: containers_publishing(docker, port))
         nodes = self.nodes or 1
         config = cluster_config(mappings, nodes=nodes, certs_host_dir=self.certs_dir)
@@ -129,7 +140,9 @@ class KindBackend(KubernetesBackend):
             f"'playground down {stack.name} --on kind --cluster' deletes it"
         )
 
-    def _check_existing(self, docker: DockerClient, stack: Stack, notes: list[str]) -> None:
+    def _check_existing(
+        self, docker: DockerClient, stack: Stack, notes: list[str]
+    ) -> None:
         """Raise PrerequisiteError when the running cluster lacks a port
         mapping of ``stack``, which only a new cluster can add."""
         from playground.engine import docker_errors
@@ -151,7 +164,9 @@ class KindBackend(KubernetesBackend):
                 f"playground up {stack.name} --on kind (this deletes every stack in it)",
             )
         if self.nodes is not None:
-            notes.append(f"kind cluster {self.cluster} exists already; --nodes applies to a new one")
+            notes.append(
+                f"kind cluster {self.cluster} exists already; --nodes applies to a new one"
+            )
 
     # Images and the registry mirror
 
@@ -164,7 +179,9 @@ class KindBackend(KubernetesBackend):
             log.debug("the kind nodes use no registry mirror: %s", error.message)
             return None
 
-    def _registry_mirrors(self, docker: DockerClient, mirror: Mirror | None) -> list[RegistryMirror]:
+    def _registry_mirrors(
+        self, docker: DockerClient, mirror: Mirror | None
+    ) -> list[RegistryMirror]:
         if mirror is None or mirror.container is None:
             return []
         from playground.engine import docker_errors
@@ -185,15 +202,22 @@ class KindBackend(KubernetesBackend):
         notes = []
         for image in sorted(set(self.image_map.relocated(stack.images()).values())):
             with docker_errors(docker):
-                if not docker.image.exists(image) or docker.image.inspect(image).repo_digests:
+                if (
+                    not docker.image.exists(image)
+                    or docker.image.inspect(image).repo_digests
+                ):
                     continue
             kind_cli.load_image(self.cluster, image)
-            notes.append(f"loaded {image} into the kind nodes (it exists only in the local engine)")
+            notes.append(
+                f"loaded {image} into the kind nodes (it exists only in the local engine)"
+            )
         return notes
 
     # Removal and endpoints
 
-    def down(self, stack: Stack, *, volumes: bool, delete_cluster: bool = False) -> DownResult:
+    def down(
+        self, stack: Stack, *, volumes: bool, delete_cluster: bool = False
+    ) -> DownResult:
         """Delete the stack's namespace (see KubernetesBackend.down); with
         ``delete_cluster``, then the whole cluster and every stack in it."""
         from playground import kind_cli

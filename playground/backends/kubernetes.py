@@ -54,7 +54,9 @@ NAMESPACE_DELETE_TIMEOUT = 120.0
 class KubernetesBackend:
     name = "kubernetes"
 
-    def __init__(self, settings: Settings, image_map: ImageMap, context: str | None = None):
+    def __init__(
+        self, settings: Settings, image_map: ImageMap, context: str | None = None
+    ):
         self.settings = settings
         self.image_map = image_map
         self.context = context
@@ -66,11 +68,17 @@ class KubernetesBackend:
 
     @property
     def where(self) -> str:
-        return f"context {self.context}" if self.context else "the current kubeconfig context"
+        return (
+            f"context {self.context}"
+            if self.context
+            else "the current kubeconfig context"
+        )
 
     def client(self) -> KubeClient:
         if self._client is None:
-            self._client = KubeClient(load_apis(None, self.context, self.where), self.where)
+            self._client = KubeClient(
+                load_apis(None, self.context, self.where), self.where
+            )
         return self._client
 
     def prepare(self, stack: Stack, notes: list[str]) -> None:
@@ -83,7 +91,9 @@ class KubernetesBackend:
         leaves every Service ClusterIP."""
         return None
 
-    def render(self, stack: Stack, secret_values: dict[str, str] | None = None) -> KubeObjects:
+    def render(
+        self, stack: Stack, secret_values: dict[str, str] | None = None
+    ) -> KubeObjects:
         return render_objects(
             stack,
             self.image_map,
@@ -103,7 +113,10 @@ class KubernetesBackend:
     # Lifecycle
 
     def up(
-        self, stack: Stack, secret_files: dict[str, Path], held: frozenset[str] = frozenset()
+        self,
+        stack: Stack,
+        secret_files: dict[str, Path],
+        held: frozenset[str] = frozenset(),
     ) -> UpResult:
         """Apply the shared objects and the workloads of the services not in
         ``held``, then wait for their rollouts."""
@@ -207,7 +220,9 @@ class KubernetesBackend:
             found[stack] = self._deployed_services(client, namespace)
         return found
 
-    def _deployed_services(self, client: KubeClient, namespace: str) -> dict[str, ServiceState]:
+    def _deployed_services(
+        self, client: KubeClient, namespace: str
+    ) -> dict[str, ServiceState]:
         from playground.kubeclient import api_errors
 
         with api_errors(self.where):
@@ -216,9 +231,13 @@ class KubernetesBackend:
         for service in services:
             annotations = service.metadata.annotations or {}
             endpoints = []
-            for pair in filter(None, annotations.get(HOST_PORTS_ANNOTATION, "").split(",")):
+            for pair in filter(
+                None, annotations.get(HOST_PORTS_ANNOTATION, "").split(",")
+            ):
                 container, _, host = pair.partition(":")
-                endpoints.append(Endpoint(int(container), self.settings.bind_address, int(host)))
+                endpoints.append(
+                    Endpoint(int(container), self.settings.bind_address, int(host))
+                )
             states[service.metadata.name] = ServiceState(
                 service.metadata.name, "running", endpoints=endpoints
             )

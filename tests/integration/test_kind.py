@@ -30,7 +30,9 @@ def skip_or_fail(reason: str) -> None:
 
 
 def kind_clusters() -> list[str]:
-    found = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True)
+    found = subprocess.run(
+        ["kind", "get", "clusters"], check=False, capture_output=True, text=True
+    )
     return found.stdout.split()
 
 
@@ -39,15 +41,23 @@ def kind_session():
     """Require kind and a Docker engine; delete the cluster afterwards if
     it did not exist before."""
     if shutil.which("kind") is None:
-        skip_or_fail("kind is not installed (no kind on PATH); these tests need kind and "
-                     "a Docker engine with registry access")
-    engine = subprocess.run(["docker", "version"], capture_output=True, text=True)
+        skip_or_fail(
+            "kind is not installed (no kind on PATH); these tests need kind and "
+            "a Docker engine with registry access"
+        )
+    engine = subprocess.run(
+        ["docker", "version"], check=False, capture_output=True, text=True
+    )
     if engine.returncode != 0:
         skip_or_fail(f"no Docker engine reachable for kind: {engine.stderr.strip()}")
     existed = CLUSTER in kind_clusters()
     yield
     if not existed and CLUSTER in kind_clusters():
-        subprocess.run(["kind", "delete", "cluster", "--name", CLUSTER], capture_output=True)
+        subprocess.run(
+            ["kind", "delete", "cluster", "--name", CLUSTER],
+            check=False,
+            capture_output=True,
+        )
 
 
 @pytest.fixture

@@ -13,10 +13,16 @@ from unittest import mock
 import pytest
 import yaml
 from kubernetes import client as k
+from typer.testing import CliRunner
 
 from playground import kind_cli, lifecycle
 from playground.backends import kind as kind_backend
-from playground.backends.kind import KindBackend, connect_to_kind_network, registry_mirrors
+from playground.cli import app
+from playground.backends.kind import (
+    KindBackend,
+    connect_to_kind_network,
+    registry_mirrors,
+)
 from playground.errors import CommandError, PrerequisiteError, UsageError
 from playground.imagemap import ImageMap
 from playground.kind_config import node_port_for
@@ -43,7 +49,9 @@ class FakeKind:
         monkeypatch.setattr(kind_cli, "clusters", lambda: list(self.cluster_names))
         monkeypatch.setattr(kind_cli, "create_cluster", self.create)
         monkeypatch.setattr(kind_cli, "delete_cluster", self.deleted.append)
-        monkeypatch.setattr(kind_cli, "load_image", lambda name, image: self.loaded.append(image))
+        monkeypatch.setattr(
+            kind_cli, "load_image", lambda name, image: self.loaded.append(image)
+        )
         monkeypatch.setattr(kind_cli, "kubeconfig", lambda name: "apiVersion: v1\n")
 
     def create(self, name, config_yaml):
@@ -57,13 +65,17 @@ def fake_docker(port_bindings=None, networks=None, local_images=None):
     node = SimpleNamespace(
         name="playground-mirror-registry-1",
         host_config=SimpleNamespace(port_bindings=port_bindings or {}),
-        network_settings=SimpleNamespace(networks=networks if networks is not None else {"bridge": {}}),
+        network_settings=SimpleNamespace(
+            networks=networks if networks is not None else {"bridge": {}}
+        ),
     )
     docker.container.inspect.return_value = node
     docker.container.list.return_value = []
     images = local_images or {}
     docker.image.exists.side_effect = lambda ref: ref in images
-    docker.image.inspect.side_effect = lambda ref: SimpleNamespace(repo_digests=images[ref])
+    docker.image.inspect.side_effect = lambda ref: SimpleNamespace(
+        repo_digests=images[ref]
+    )
     return docker
 
 
@@ -72,7 +84,11 @@ def binding(host_port, host_ip="127.0.0.1"):
 
 
 def fake_apis():
-    return Apis(mock.Mock(spec=k.CoreV1Api), mock.Mock(spec=k.AppsV1Api), mock.Mock(spec=k.RbacAuthorizationV1Api))
+    return Apis(
+        mock.Mock(spec=k.CoreV1Api),
+        mock.Mock(spec=k.AppsV1Api),
+        mock.Mock(spec=k.RbacAuthorizationV1Api),
+    )
 
 
 @pytest.fixture
@@ -98,27 +114,35 @@ def make_backend(settings, monkeypatch, kind, docker, image_map=None, nodes=None
 
 
 def test_up_without_kind_exits_2_fast(tmp_path):
-    """Runs the real command with a PATH that has no kind and no Docker
+    """Runs the real command with an empty PATH (so no kind) and no Docker
     engine to reach, so nothing outside the process is needed."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
     env = {
         **os.environ,
-        "PATH": str(Path(sys.executable).parent) + os.pathsep + "/usr/bin:/bin",
-        "PLAYGROUND_STATE_DIR": str(tmp_path),
+        "PATH": str(empty),
+        "PLAYGROUND_STATE_DIR": str(tmp_path / "state"),
         "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock",
     }
-    assert not any(
-        (Path(folder) / "kind").exists() for folder in env["PATH"].split(os.pathsep)
-    ), "this test needs a PATH without kind"
     started = time.monotonic()
     completed = subprocess.run(
         [sys.executable, "-m", "playground", "up", "web", "--on", "kind"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
     )
     elapsed = time.monotonic() - started
+
     assert completed.returncode == 2
     assert "kind is not installed" in completed.stderr
     assert "go install sigs.k8s.io/kind@" in completed.stderr
-    assert "https://kind.sigs.k8s.io/docs/user/quick-start/#installation" in completed.stderr
+    assert (
+        "https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+        in completed.stderr
+    )
     assert "Docker engine" not in completed.stderr
     assert "Traceback" not in completed.stderr
     assert elapsed < 10
@@ -145,17 +169,24 @@ def test_new_cluster_maps_ports_of_shipped_stacks(settings, monkeypatch, no_mirr
 
     config = kind.created_config
     assert [node["role"] for node in config["nodes"]] == ["control-plane", "worker"]
-    mapped = {(m["hostPort"], m["containerPort"]) for m in config["nodes"][0]["extraPortMappings"]}
+    mapped = {
+        (m["hostPort"], m["containerPort"])
+        for m in config["nodes"][0]["extraPortMappings"]
+    }
     for host_port in (8080, 3306, 8081, 24224):
         assert (host_port, node_port_for(host_port)) in mapped
-    assert 5000 not in {host for host, _ in mapped}, "the mirror runs beside the cluster"
+    assert 5000 not in {host for host, _ in mapped}, (
+        "the mirror runs beside the cluster"
+    )
     assert any("created kind cluster playground (2 node(s))" in note for note in notes)
 
 
 def test_existing_cluster_missing_port_rejected(settings, monkeypatch, no_mirror):
     kind = FakeKind(clusters=["playground"])
     bindings = {f"{node_port_for(8081)}/tcp": [binding(8081)]}
-    backend = make_backend(settings, monkeypatch, kind, fake_docker(port_bindings=bindings))
+    backend = make_backend(
+        settings, monkeypatch, kind, fake_docker(port_bindings=bindings)
+    )
     with pytest.raises(PrerequisiteError) as raised:
         backend.prepare(load_stack("web", STACKS), [])
     assert "127.0.0.1:8080" in raised.value.message
@@ -165,17 +196,19 @@ def test_existing_cluster_missing_port_rejected(settings, monkeypatch, no_mirror
 
 def test_existing_cluster_with_ports_reused(settings, monkeypatch, no_mirror):
     kind = FakeKind(clusters=["playground"])
-    bindings = {
-        f"{node_port_for(port)}/tcp": [binding(port)] for port in (8080, 3306)
-    }
-    backend = make_backend(settings, monkeypatch, kind, fake_docker(port_bindings=bindings))
+    bindings = {f"{node_port_for(port)}/tcp": [binding(port)] for port in (8080, 3306)}
+    backend = make_backend(
+        settings, monkeypatch, kind, fake_docker(port_bindings=bindings)
+    )
     backend.prepare(load_stack("web", STACKS), [])
     assert kind.created_config is None
 
 
 def test_mirror_joins_kind_network_and_hosts_written(settings, monkeypatch):
     mirror = Mirror("mirror", "compose", "127.0.0.1", 5000, "", "c0ffee")
-    monkeypatch.setattr("playground.mirror.find_mirror", lambda settings, stack_name=None: mirror)
+    monkeypatch.setattr(
+        "playground.mirror.find_mirror", lambda settings, stack_name=None: mirror
+    )
     docker = fake_docker()
     backend = make_backend(settings, monkeypatch, FakeKind(), docker)
     notes: list[str] = []
@@ -196,7 +229,9 @@ def test_network_connect_skipped_when_connected():
 
 def test_registry_mirrors_for_other_upstream():
     mirror = Mirror("mirror", "compose", "127.0.0.1", 5000)
-    found = registry_mirrors("registry", 5000, mirror, "https://registry.example.test:5443")
+    found = registry_mirrors(
+        "registry", 5000, mirror, "https://registry.example.test:5443"
+    )
     assert found[0].registry == "registry.example.test:5443"
     assert found[0].endpoint == "http://registry:5000"
 
@@ -206,13 +241,21 @@ def test_local_only_images_loaded(settings, monkeypatch, no_mirror):
         "playground-offline/nginx:bookworm": [],
         "mysql:8.4.3": ["mysql@sha256:abc"],
     }
-    image_map = ImageMap({"docker.io/nginxinc/nginx-unprivileged:1.27.3-alpine": "playground-offline/nginx:bookworm"})
+    image_map = ImageMap(
+        {
+            "docker.io/nginxinc/nginx-unprivileged:1.27.3-alpine": "playground-offline/nginx:bookworm"
+        }
+    )
     kind = FakeKind()
-    backend = make_backend(settings, monkeypatch, kind, fake_docker(local_images=images), image_map)
+    backend = make_backend(
+        settings, monkeypatch, kind, fake_docker(local_images=images), image_map
+    )
     notes: list[str] = []
     backend.prepare(load_stack("web", STACKS), notes)
     assert kind.loaded == ["playground-offline/nginx:bookworm"]
-    assert any(note.startswith("loaded playground-offline/nginx:bookworm") for note in notes)
+    assert any(
+        note.startswith("loaded playground-offline/nginx:bookworm") for note in notes
+    )
 
 
 class RecordingClient(KubeClient):
@@ -251,18 +294,26 @@ def test_logging_applied_in_health_gated_order(settings, monkeypatch, no_mirror)
 
 
 def test_states_give_mapped_host_ports(settings, monkeypatch, no_mirror):
-    backend = make_backend(settings, monkeypatch, FakeKind(clusters=["playground"]), fake_docker())
+    backend = make_backend(
+        settings, monkeypatch, FakeKind(clusters=["playground"]), fake_docker()
+    )
     client = KubeClient(fake_apis(), "kind cluster playground")
     backend._client = client
     ready = k.V1Deployment(
         metadata=k.V1ObjectMeta(name="web", generation=1),
         spec=k.V1DeploymentSpec(
-            replicas=1, selector=k.V1LabelSelector(match_labels={"a": "b"}), template=k.V1PodTemplateSpec()
+            replicas=1,
+            selector=k.V1LabelSelector(match_labels={"a": "b"}),
+            template=k.V1PodTemplateSpec(),
         ),
-        status=k.V1DeploymentStatus(ready_replicas=1, updated_replicas=1, observed_generation=1),
+        status=k.V1DeploymentStatus(
+            ready_replicas=1, updated_replicas=1, observed_generation=1
+        ),
     )
     client.apis.apps.read_namespaced_deployment.return_value = ready
-    client.apis.apps.read_namespaced_stateful_set.side_effect = k.exceptions.ApiException(status=404)
+    client.apis.apps.read_namespaced_stateful_set.side_effect = (
+        k.exceptions.ApiException(status=404)
+    )
     client.apis.core.list_namespaced_pod.return_value = k.V1PodList(items=[])
 
     states = backend.states(load_stack("web", STACKS))
@@ -276,7 +327,9 @@ def test_states_give_mapped_host_ports(settings, monkeypatch, no_mirror):
 
 def backend_with_namespace(settings, monkeypatch, claims, kind=None):
     """A kind backend whose cluster has the stack's namespace with ``claims``."""
-    backend = make_backend(settings, monkeypatch, kind or FakeKind(clusters=["playground"]), fake_docker())
+    backend = make_backend(
+        settings, monkeypatch, kind or FakeKind(clusters=["playground"]), fake_docker()
+    )
     client = mock.Mock(spec=KubeClient)
     client.namespace_exists.return_value = True
     client.claims.return_value = claims
@@ -333,3 +386,45 @@ def test_deployed_empty_without_cluster(settings, monkeypatch):
 
 def test_module_names_kind_network():
     assert kind_backend.KIND_NETWORK == "kind"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["--on", "compose", "--context", "lab"],
+            "--context goes with --on kubernetes",
+        ),
+        (["--on", "compose", "--nodes", "2"], "--nodes goes with --on kind"),
+    ],
+)
+def test_cluster_options_need_their_backend(arguments, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["up", "web", *arguments])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_unknown_kube_context_exits_2(tmp_path, monkeypatch):
+    """The kubeconfig names no cluster address, so no request can leave."""
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    result = CliRunner().invoke(
+        app, ["up", "web", "--on", "kubernetes", "--context", "lab"]
+    )
+    assert result.exit_code == 2
+    assert "cannot use the kubeconfig for context lab" in result.output
+    assert "Docker engine" not in result.output
+
+
+def test_down_cluster_needs_kind(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    result = CliRunner().invoke(app, ["down", "web", "--on", "swarm", "--cluster"])
+    assert result.exit_code == 2
+    assert "--cluster goes with --on kind" in result.output

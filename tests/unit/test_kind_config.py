@@ -34,7 +34,10 @@ def config_for(stacks, nodes=1, certs=Path("/state/certs.d")):
 def test_every_published_port_mapped_and_paired():
     mappings, config = config_for(SHIPPED)
     control_plane = config["nodes"][0]
-    extra = {(m["listenAddress"], m["hostPort"]): m for m in control_plane["extraPortMappings"]}
+    extra = {
+        (m["listenAddress"], m["hostPort"]): m
+        for m in control_plane["extraPortMappings"]
+    }
     for stack in SHIPPED:
         pinned = node_ports(mappings, stack.name)
         for port in stack.published_ports():
@@ -109,7 +112,9 @@ def test_node_port_collision_rejected(tmp_path):
 
 
 def test_hosts_toml_for_docker_hub_mirror():
-    text = hosts_toml(RegistryMirror("docker.io", "http://playground-mirror-registry-1:5000"))
+    text = hosts_toml(
+        RegistryMirror("docker.io", "http://playground-mirror-registry-1:5000")
+    )
     assert text == (
         'server = "https://registry-1.docker.io"\n'
         "\n"
@@ -119,13 +124,17 @@ def test_hosts_toml_for_docker_hub_mirror():
 
 
 def test_hosts_toml_with_path_prefix_overrides_path():
-    text = hosts_toml(RegistryMirror("docker.io", "http://harbor:8080/", path="dockerhub-proxy"))
+    text = hosts_toml(
+        RegistryMirror("docker.io", "http://harbor:8080/", path="dockerhub-proxy")
+    )
     assert '[host."http://harbor:8080/v2/dockerhub-proxy"]' in text
     assert "override_path = true" in text
 
 
 def test_hosts_toml_server_override():
-    mirror = RegistryMirror("127.0.0.1:5000", "http://registry:5000", server="http://127.0.0.1:5000")
+    mirror = RegistryMirror(
+        "127.0.0.1:5000", "http://registry:5000", server="http://127.0.0.1:5000"
+    )
     assert hosts_toml(mirror).startswith('server = "http://127.0.0.1:5000"\n')
 
 
@@ -133,7 +142,9 @@ def test_write_registry_hosts_replaces_stale(tmp_path):
     stale = tmp_path / "quay.io" / "hosts.toml"
     stale.parent.mkdir()
     stale.write_text("old")
-    written = write_registry_hosts(tmp_path, [RegistryMirror("docker.io", "http://m:5000")])
+    written = write_registry_hosts(
+        tmp_path, [RegistryMirror("docker.io", "http://m:5000")]
+    )
     assert written == [tmp_path / "docker.io" / "hosts.toml"]
     assert 'host."http://m:5000"' in written[0].read_text()
     assert not stale.exists()

@@ -34,7 +34,9 @@ def make_client() -> KubeClient:
     return KubeClient(apis, "kind cluster test")
 
 
-def deployment(name="web", replicas=1, ready=0, updated=None, conditions=None, generation=1):
+def deployment(
+    name="web", replicas=1, ready=0, updated=None, conditions=None, generation=1
+):
     return k.V1Deployment(
         metadata=k.V1ObjectMeta(name=name, generation=generation),
         spec=k.V1DeploymentSpec(
@@ -53,7 +55,9 @@ def deployment(name="web", replicas=1, ready=0, updated=None, conditions=None, g
 
 def pod(name="web-1", waiting=None, message=None, phase="Running"):
     state = k.V1ContainerState(
-        waiting=k.V1ContainerStateWaiting(reason=waiting, message=message) if waiting else None
+        waiting=k.V1ContainerStateWaiting(reason=waiting, message=message)
+        if waiting
+        else None
     )
     status = k.V1ContainerStatus(
         name="web", image="i", image_id="", ready=False, restart_count=0, state=state
@@ -81,7 +85,11 @@ def event(reason, message, kind="Warning"):
 def web_objects():
     labels = {"io.playground.stack": "web"}
     return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": labels}},
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": NAMESPACE, "labels": labels},
+        },
         {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -114,20 +122,28 @@ def test_apply_creates_in_order_with_server_side_apply():
 
     changed = client.apply_all(web_objects())
 
-    assert changed == ["Namespace/playground-web", "Secret/generated-secrets", "StatefulSet/db"]
+    assert changed == [
+        "Namespace/playground-web",
+        "Secret/generated-secrets",
+        "StatefulSet/db",
+    ]
     assert [c[0] for c in calls.mock_calls] == ["namespace", "secret", "statefulset"]
     _, kwargs = client.apis.apps.patch_namespaced_stateful_set.call_args
     assert kwargs["field_manager"] == "playground"
     assert kwargs["force"] is True
     assert kwargs["_content_type"] == "application/apply-patch+yaml"
-    assert kwargs["body"]["metadata"]["annotations"][HASH_ANNOTATION] == config_hash(web_objects()[2])
+    assert kwargs["body"]["metadata"]["annotations"][HASH_ANNOTATION] == config_hash(
+        web_objects()[2]
+    )
 
 
 def test_apply_skips_object_that_matches():
     client = make_client()
     namespace = web_objects()[0]
     current = k.V1Namespace(
-        metadata=k.V1ObjectMeta(name=NAMESPACE, annotations={HASH_ANNOTATION: config_hash(namespace)})
+        metadata=k.V1ObjectMeta(
+            name=NAMESPACE, annotations={HASH_ANNOTATION: config_hash(namespace)}
+        )
     )
     client.apis.core.read_namespace.return_value = current
     assert client.apply(namespace) is False
@@ -136,7 +152,9 @@ def test_apply_skips_object_that_matches():
 
 def test_apply_updates_object_that_differs():
     client = make_client()
-    current = k.V1Namespace(metadata=k.V1ObjectMeta(name=NAMESPACE, annotations={HASH_ANNOTATION: "old"}))
+    current = k.V1Namespace(
+        metadata=k.V1ObjectMeta(name=NAMESPACE, annotations={HASH_ANNOTATION: "old"})
+    )
     client.apis.core.read_namespace.return_value = current
     assert client.apply(web_objects()[0]) is True
     client.apis.core.patch_namespace.assert_called_once()
@@ -166,7 +184,10 @@ def test_rollout_waits_for_new_generation():
     old = deployment(ready=1, generation=2)
     old.status.observed_generation = 1
     client = make_client()
-    client.apis.apps.read_namespaced_deployment.side_effect = [old, deployment(ready=1, generation=2)]
+    client.apis.apps.read_namespaced_deployment.side_effect = [
+        old,
+        deployment(ready=1, generation=2),
+    ]
     client.apis.core.list_namespaced_pod.return_value = pods(pod())
     client.wait_for_rollouts(NAMESPACE, [("Deployment", "web")], timeout=60)
     assert client.apis.apps.read_namespaced_deployment.call_count == 2
@@ -177,7 +198,8 @@ def test_daemonset_rollout_counts_scheduled_pods():
     daemon_set = k.V1DaemonSet(
         metadata=k.V1ObjectMeta(name="fluentd", generation=1),
         spec=k.V1DaemonSetSpec(
-            selector=k.V1LabelSelector(match_labels={"a": "b"}), template=k.V1PodTemplateSpec()
+            selector=k.V1LabelSelector(match_labels={"a": "b"}),
+            template=k.V1PodTemplateSpec(),
         ),
         status=k.V1DaemonSetStatus(
             current_number_scheduled=2,
@@ -198,12 +220,17 @@ def test_failed_rollout_reports_events_and_logs():
     client = make_client()
     client.apis.apps.read_namespaced_deployment.return_value = deployment(ready=0)
     client.apis.core.list_namespaced_pod.return_value = pods(
-        pod(waiting="CrashLoopBackOff", message="back-off 10s restarting failed container")
+        pod(
+            waiting="CrashLoopBackOff",
+            message="back-off 10s restarting failed container",
+        )
     )
     client.apis.core.list_namespaced_event.return_value = k.CoreV1EventList(
         items=[event("BackOff", "Back-off restarting failed container web")]
     )
-    client.apis.core.read_namespaced_pod_log.return_value = "nginx: [emerg] bind() failed\n"
+    client.apis.core.read_namespaced_pod_log.return_value = (
+        "nginx: [emerg] bind() failed\n"
+    )
 
     with pytest.raises(Unhealthy) as raised:
         client.wait_for_rollouts(NAMESPACE, [("Deployment", "web")], timeout=60)
@@ -211,7 +238,9 @@ def test_failed_rollout_reports_events_and_logs():
     failure = raised.value
     assert "Deployment web" in failure.message
     assert "CrashLoopBackOff" in failure.message
-    assert "Warning BackOff: Back-off restarting failed container web" in failure.details
+    assert (
+        "Warning BackOff: Back-off restarting failed container web" in failure.details
+    )
     assert "nginx: [emerg] bind() failed" in failure.details
     _, kwargs = client.apis.core.read_namespaced_pod_log.call_args
     assert kwargs["tail_lines"] == kubeclient.LOG_TAIL
@@ -221,24 +250,35 @@ def test_failed_rollout_reports_events_and_logs():
 def test_image_pull_failure_is_fatal():
     client = make_client()
     client.apis.apps.read_namespaced_deployment.return_value = deployment(ready=0)
-    client.apis.core.list_namespaced_pod.return_value = pods(pod(waiting="ErrImagePull"))
+    client.apis.core.list_namespaced_pod.return_value = pods(
+        pod(waiting="ErrImagePull")
+    )
     client.apis.core.list_namespaced_event.return_value = k.CoreV1EventList(items=[])
     client.apis.core.read_namespaced_pod_log.side_effect = ApiException(
-        status=400, reason="Bad Request", body=json.dumps({"message": "container is waiting"})
+        status=400,
+        reason="Bad Request",
+        body=json.dumps({"message": "container is waiting"}),
     )
     with pytest.raises(Unhealthy) as raised:
         client.wait_for_rollouts(NAMESPACE, [("Deployment", "web")], timeout=60)
     assert "ErrImagePull" in raised.value.message
-    assert "(no log: Kubernetes API call failed with HTTP 400: container is waiting)" in raised.value.details
+    assert (
+        "(no log: Kubernetes API call failed with HTTP 400: container is waiting)"
+        in raised.value.details
+    )
 
 
 def test_progress_deadline_is_fatal():
     condition = k.V1DeploymentCondition(
-        type="Progressing", status="False", reason="ProgressDeadlineExceeded",
+        type="Progressing",
+        status="False",
+        reason="ProgressDeadlineExceeded",
         message='ReplicaSet "web-1" has timed out progressing.',
     )
     client = make_client()
-    client.apis.apps.read_namespaced_deployment.return_value = deployment(conditions=[condition])
+    client.apis.apps.read_namespaced_deployment.return_value = deployment(
+        conditions=[condition]
+    )
     client.apis.core.list_namespaced_pod.return_value = pods()
     with pytest.raises(Unhealthy) as raised:
         client.wait_for_rollouts(NAMESPACE, [("Deployment", "web")], timeout=60)
@@ -249,7 +289,9 @@ def test_rollout_timeout_names_pending(monkeypatch):
     ticks = iter(range(0, 1000, 10))
     monkeypatch.setattr(kubeclient.time, "monotonic", lambda: next(ticks))
     client = make_client()
-    client.apis.apps.read_namespaced_deployment.return_value = deployment(replicas=2, ready=1)
+    client.apis.apps.read_namespaced_deployment.return_value = deployment(
+        replicas=2, ready=1
+    )
     client.apis.core.list_namespaced_pod.return_value = pods(pod())
     client.apis.core.list_namespaced_event.return_value = k.CoreV1EventList(
         items=[event("Scheduled", "Successfully assigned", kind="Normal")]
@@ -277,7 +319,10 @@ def test_delete_missing_namespace_returns_false():
 
 def test_delete_labelled_deletes_each_match():
     client = make_client()
-    items = [k.V1Service(metadata=k.V1ObjectMeta(name="web")), k.V1Service(metadata=k.V1ObjectMeta(name="db"))]
+    items = [
+        k.V1Service(metadata=k.V1ObjectMeta(name="web")),
+        k.V1Service(metadata=k.V1ObjectMeta(name="db")),
+    ]
     client.apis.core.list_namespaced_service.return_value = k.V1ServiceList(items=items)
     deleted = client.delete_labelled(NAMESPACE, "io.playground.stack=web", ["Service"])
     assert deleted == ["Service/web", "Service/db"]
@@ -288,7 +333,9 @@ def test_delete_labelled_deletes_each_match():
 def test_forbidden_becomes_prerequisite_error():
     client = make_client()
     client.apis.core.read_namespace.side_effect = ApiException(
-        status=403, reason="Forbidden", body=json.dumps({"message": 'namespaces "x" is forbidden'})
+        status=403,
+        reason="Forbidden",
+        body=json.dumps({"message": 'namespaces "x" is forbidden'}),
     )
     with pytest.raises(PrerequisiteError) as raised:
         client.namespace_exists("x")
@@ -299,9 +346,15 @@ def test_invalid_object_becomes_config_error():
     client = make_client()
     client.apis.core.read_namespaced_service.side_effect = not_found()
     client.apis.core.patch_namespaced_service.side_effect = ApiException(
-        status=422, reason="Unprocessable", body=json.dumps({"message": "provided port is already allocated"})
+        status=422,
+        reason="Unprocessable",
+        body=json.dumps({"message": "provided port is already allocated"}),
     )
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NAMESPACE}}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": NAMESPACE},
+    }
     with pytest.raises(ConfigError) as raised:
         client.apply(service)
     assert "provided port is already allocated" in raised.value.message
@@ -309,7 +362,9 @@ def test_invalid_object_becomes_config_error():
 
 def test_unreachable_api_becomes_prerequisite_error():
     client = make_client()
-    client.apis.core.read_namespace.side_effect = MaxRetryError(None, "/api/v1/namespaces/x")
+    client.apis.core.read_namespace.side_effect = MaxRetryError(
+        None, "/api/v1/namespaces/x"
+    )
     with pytest.raises(PrerequisiteError) as raised:
         client.namespace_exists("x")
     assert "is not reachable" in raised.value.message

@@ -26,12 +26,18 @@ def render(name: str, backend: str = "kind", secret_values=None):
     stack = load_stack(name, STACKS)
     pinned = node_ports(port_mappings([stack], "127.0.0.1"), stack.name)
     return render_objects(
-        stack, ImageMap(), backend=backend, secret_values=secret_values, node_ports=pinned
+        stack,
+        ImageMap(),
+        backend=backend,
+        secret_values=secret_values,
+        node_ports=pinned,
     )
 
 
 def by_kind(objects, kind):
-    return {obj["metadata"]["name"]: obj for obj in objects.objects if obj["kind"] == kind}
+    return {
+        obj["metadata"]["name"]: obj for obj in objects.objects if obj["kind"] == kind
+    }
 
 
 def container(workload):
@@ -87,7 +93,9 @@ def test_export_prints_no_password(tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["export", "web"])
     secret = next(
-        doc for doc in yaml.safe_load_all(result.stdout) if doc and doc["kind"] == "Secret"
+        doc
+        for doc in yaml.safe_load_all(result.stdout)
+        if doc and doc["kind"] == "Secret"
     )
     assert set(secret["stringData"].values()) == {SECRET_PLACEHOLDER}
 
@@ -102,10 +110,15 @@ def test_web_database_is_statefulset_with_claim():
 
 
 def test_secrets_mounted_where_compose_puts_them():
-    objects = render("web", secret_values={"db_password": "p1", "db_root_password": "p2"})
+    objects = render(
+        "web", secret_values={"db_password": "p1", "db_root_password": "p2"}
+    )
     secret = by_kind(objects, "Secret")["generated-secrets"]
     assert secret["stringData"] == {"db_password": "p1", "db_root_password": "p2"}
-    mounts = {m["mountPath"]: m for m in container(by_kind(objects, "StatefulSet")["db"])["volumeMounts"]}
+    mounts = {
+        m["mountPath"]: m
+        for m in container(by_kind(objects, "StatefulSet")["db"])["volumeMounts"]
+    }
     assert mounts["/run/secrets/db_password"]["subPath"] == "db_password"
     assert mounts["/run/secrets/db_root_password"]["readOnly"] is True
 
@@ -193,7 +206,9 @@ def test_logging_fluentd_gets_kubernetes_config():
 
 def test_logging_notes_dropped_log_driver():
     notes = render("logging").notes
-    assert any(note.startswith("web: dropped logging (driver fluentd") for note in notes)
+    assert any(
+        note.startswith("web: dropped logging (driver fluentd") for note in notes
+    )
     assert any("web is applied once fluentd is ready" in note for note in notes)
 
 

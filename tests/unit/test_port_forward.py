@@ -55,7 +55,9 @@ def test_forward_relays_both_ways(monkeypatch):
     monkeypatch.setattr(kubernetes.stream, "portforward", portforward)
     forward = PortForward(CORE_API, "playground-web", "db-0", 3306)
     try:
-        with socket.create_connection(("127.0.0.1", forward.local_port), timeout=5) as client:
+        with socket.create_connection(
+            ("127.0.0.1", forward.local_port), timeout=5
+        ) as client:
             client.sendall(b"ping")
             assert client.recv(4) == b"ping"
     finally:
@@ -71,7 +73,9 @@ def test_forward_closes_connection_when_stream_fails(monkeypatch):
     monkeypatch.setattr(kubernetes.stream, "portforward", portforward)
     forward = PortForward(CORE_API, "playground-web", "db-0", 3306)
     try:
-        with socket.create_connection(("127.0.0.1", forward.local_port), timeout=5) as client:
+        with socket.create_connection(
+            ("127.0.0.1", forward.local_port), timeout=5
+        ) as client:
             assert client.recv(1) == b""
     finally:
         forward.close()
