@@ -1,4 +1,4 @@
-"""What a stack becomes on a backend, printed without running anything.
+"""The rendering of a stack for a backend, printed without running anything.
 
 The result is the document a backend would deploy (a Compose file, a Swarm
 stack file, or Kubernetes objects) and the changes the translation made,

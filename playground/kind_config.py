@@ -7,8 +7,10 @@ would leave the mapping pointing at nothing.
 
 Every node mounts a host folder at containerd's registry configuration path
 (``config_path``). A ``hosts.toml`` per registry in that folder sends pulls
-to a mirror; containerd reads the folder on each pull, so a mirror started
-after the cluster still takes effect.
+to a mirror. containerd needs no restart to see such a file, as kind's own
+local-registry example (site/static/examples/kind-with-registry.sh) shows
+by writing it into running nodes. So a mirror started after the cluster
+still takes effect.
 """
 
 from __future__ import annotations
@@ -56,10 +58,10 @@ class PortMapping:
 class RegistryMirror:
     """Where the nodes pull images of ``registry`` from instead.
 
-    ``endpoint`` is the mirror's URL as the nodes reach it (on the kind
-    network: ``http://CONTAINER:PORT``); ``path`` is the repository path the
-    mirror serves the registry under, empty for a mirror that serves it at
-    its root, as the Distribution registry does. ``server`` is the
+    ``endpoint`` is the mirror's URL as the nodes reach it, which on the
+    kind network is ``http://CONTAINER:PORT``. ``path`` is the repository
+    path that the mirror serves the registry under. It is empty for a mirror
+    that serves it at its root, as the Distribution registry does. ``server`` is the
     registry's own URL, which containerd falls back to; empty means
     ``https://REGISTRY`` (Docker Hub's API host for docker.io).
     """

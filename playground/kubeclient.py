@@ -2,8 +2,9 @@
 
 Every call runs inside ``api_errors``, which turns the client's exceptions
 into project errors. Objects are applied with server-side apply under the
-field manager ``playground``; a hash annotation tells whether an object
-already matches, so applying an unchanged stack changes nothing.
+field manager ``playground``. A hash annotation records what was applied, so
+an object that already matches is skipped and an unchanged stack changes
+nothing.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _api_error(error: Any, where: str) -> PlaygroundError:
         return NotFound(message)
     if error.status in (401, 403):
         return PrerequisiteError(
-            f"the Kubernetes API of {where} refused the request: {message}",
+            f"the Kubernetes API of {where} rejected the request: {message}",
             hint="check the credentials of the kubeconfig context",
         )
     if error.status == 422:
@@ -252,9 +253,9 @@ class KubeClient:
     ) -> None:
         """Poll until every (kind, name) workload has all its pods ready.
 
-        Raises Unhealthy as soon as a pod fails in a way waiting does not
-        cure, and WaitTimeout after ``timeout`` seconds; both carry the pods'
-        recent events and last log lines.
+        Raises Unhealthy as soon as a pod fails in a way that waiting does
+        not cure, and WaitTimeout after ``timeout`` seconds. Both errors carry
+        the pods' recent events and last log lines.
         """
         deadline = time.monotonic() + timeout
         while True:
@@ -318,7 +319,7 @@ class KubeClient:
                     pod, namespace, container=container, tail_lines=tail
                 )
         except PlaygroundError as error:
-            # A container that never started has no log; the reason is the answer.
+            # A container that never started has no log, so the API's reason is returned.
             return f"(no log: {error.message})"
 
     def logs(self, namespace: str, app: str, tail: int) -> str:

@@ -92,7 +92,7 @@ def render_objects(
 ) -> KubeObjects:
     """Return the Kubernetes objects of ``stack``.
 
-    ``secret_values`` holds the generated credentials; None puts a
+    ``secret_values`` contains the generated credentials, and None puts a
     placeholder in the Secret (for ``export``). ``node_ports`` maps
     (service, container port) of each published port to the nodePort that
     the kind cluster maps the host port to; None makes every Service
@@ -106,63 +106,90 @@ def render_objects(
         MANAGED_BY_LABEL: "playground",
     }
     additions = parse_additions(stack)
-    services = stack.compose["services"]
-    named = set((stack.compose.get("volumes") or {}).keys())
 
     result.objects.append(_object("v1", "Namespace", namespace, None, labels))
     result.notes.append(
-        f"added namespace {namespace}, which holds every object of the stack"
+        f"added namespace {namespace}, which contains every object of the stack"
     )
     secret = _secret(stack, namespace, labels, secret_values, result.notes)
     if secret:
         result.objects.append(secret)
+
     claims: list[str] = []
     workloads = []
-    for service, spec in services.items():
-        addition = additions.get(service, Addition())
-        ports = _service_ports(stack, service)
-        parts = container_for(
+    for service in stack.services:
+        rendered = _render_service(
+            stack,
             service,
-            spec,
-            image_map.relocate(spec["image"]),
-            stack.directory,
-            named,
-            [port for port, _ in ports],
+            additions.get(service, Addition()),
+            image_map.relocate(stack.compose["services"][service]["image"]),
+            labels,
+            node_ports,
             result.notes,
-            addition.config,
         )
-        kind = addition.workload or ("StatefulSet" if parts.claims else "Deployment")
-        result.workloads[service] = kind
-        pod_labels = {
-            **labels,
-            NAME_LABEL: dns_label(service),
-            INSTANCE_LABEL: namespace,
-        }
-        if parts.config_data:
-            result.objects.append(
-                _config_map(service, namespace, labels, parts.config_data)
-            )
-        if addition.node_logs:
-            result.objects += _node_log_access(service, namespace, labels)
-            _mount_node_logs(parts, addition.node_logs)
-            result.notes.append(
-                f"{service}: added read-only access to the node's {addition.node_logs} "
-                "as root, and a ServiceAccount with a Role to read pods"
-            )
-        if ports:
-            result.objects.append(
-                _service(service, namespace, labels, pod_labels, ports, node_ports)
-            )
-        claims += [claim for claim in parts.claims if claim not in claims]
-        workloads.append(
-            _workload(service, spec, kind, namespace, pod_labels, parts, addition)
-        )
-        _note_service(service, spec, kind, parts.claims, result.notes)
+        result.workloads[service] = rendered.workload["kind"]
+        result.objects += rendered.shared
+        claims += [claim for claim in rendered.claims if claim not in claims]
+        workloads.append(rendered.workload)
 
-    for volume in claims:
-        result.objects.append(_claim(volume, namespace, labels))
+    result.objects += [_claim(volume, namespace, labels) for volume in claims]
     result.objects += workloads
     return result
+
+
+@dataclass
+class _ServiceObjects:
+    """One service's workload, the objects it needs, and its named volumes."""
+
+    workload: dict[str, Any]
+    shared: list[dict[str, Any]]
+    claims: list[str]
+
+
+def _render_service(
+    stack: Stack,
+    service: str,
+    addition: Addition,
+    image: str,
+    labels: dict[str, str],
+    node_ports: dict[tuple[str, int], int] | None,
+    notes: list[str],
+) -> _ServiceObjects:
+    spec = stack.compose["services"][service]
+    namespace = resource_name(stack.name)
+    named = set((stack.compose.get("volumes") or {}).keys())
+    ports = _service_ports(stack, service)
+    parts = container_for(
+        service,
+        spec,
+        image,
+        stack.directory,
+        named,
+        [port for port, _ in ports],
+        notes,
+        addition.config,
+    )
+    kind = addition.workload or ("StatefulSet" if parts.claims else "Deployment")
+    pod_labels = {**labels, NAME_LABEL: dns_label(service), INSTANCE_LABEL: namespace}
+
+    shared = []
+    if parts.config_data:
+        shared.append(_config_map(service, namespace, labels, parts.config_data))
+    if addition.node_logs:
+        shared += _node_log_access(service, namespace, labels)
+        _mount_node_logs(parts, addition.node_logs)
+        notes.append(
+            f"{service}: added read-only access to the node's {addition.node_logs} "
+            "as root, and a ServiceAccount with a Role to read pods"
+        )
+    if ports:
+        shared.append(
+            _service(service, namespace, labels, pod_labels, ports, node_ports)
+        )
+
+    workload = _workload(service, spec, kind, namespace, pod_labels, parts, addition)
+    _note_service(service, spec, kind, parts.claims, notes)
+    return _ServiceObjects(workload, shared, parts.claims)
 
 
 def parse_additions(stack: Stack) -> dict[str, Addition]:

@@ -15,9 +15,9 @@ from typing import Any
 
 from playground.errors import ConfigError
 
-# Where Compose mounts a service's secrets unless an entry names a target.
+# The folder where Compose mounts a service's secrets unless an entry names a target.
 SECRETS_DIR = "/run/secrets"
-# The Secret that holds a stack's credentials, in the stack's namespace.
+# The Secret that contains a stack's credentials, in the stack's namespace.
 SECRET_NAME = "generated-secrets"
 # Kubernetes defaults of probes, used where Compose leaves a field out.
 DEFAULT_PROBE_PERIOD = 30

@@ -11,6 +11,7 @@ loaded into the nodes; a registry mirror that is up serves the nodes' pulls.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -67,8 +68,13 @@ class KindBackend(KubernetesBackend):
         return f"kind cluster {self.cluster}"
 
     @property
-    def certs_dir(self):
-        """The host folder every node mounts as containerd's registry folder."""
+    def certs_dir(self) -> Path:
+        """The host folder every node mounts as containerd's registry folder.
+
+        NOTE: kind mounts it from the machine the Docker engine runs on, so
+        an engine on another machine (DOCKER_HOST=tcp://...) finds no such
+        folder and the nodes use no mirror.
+        """
         return self.settings.state_dir / "kind" / self.cluster / "certs.d"
 
     def client(self) -> KubeClient:
@@ -83,17 +89,35 @@ class KindBackend(KubernetesBackend):
 
     # The cluster
 
-    def mappings(self, stack: Stack) -> list[PortMapping]:
-        """Return the port mappings a new cluster gets: those of the shipped
-        stacks that run in it, and those of ``stack``."""
+    def mappings(self, stack: Stack, notes: list[str]) -> list[PortMapping]:
+        """Return the port mappings a new cluster gets: those of ``stack``,
+        and those of the other shipped stacks that run in a cluster (mirror
+        stacks run beside it) whose host ports are free now."""
+        from playground.ports import HostBinding, is_free
         from playground.stack import list_stacks, load_stack
 
-        stacks = [
+        others = [
             load_stack(name, self.settings.stacks_dir)
             for name in list_stacks(self.settings.stacks_dir)
+            if name != stack.name
         ]
-        stacks = [s for s in stacks if s.mirror is None and s.name != stack.name]
-        return port_mappings([*stacks, stack], self.settings.bind_address)
+        others = [other for other in others if other.mirror is None]
+        own = port_mappings([stack], self.settings.bind_address)
+        mappings = port_mappings([*others, stack], self.settings.bind_address)
+        taken = {
+            (m.host_ip, m.host_port)
+            for m in unique_bindings(mappings)
+            if m not in own and not is_free(HostBinding(m.host_ip, m.host_port))
+        }
+        for stack_name in sorted(
+            {m.stack for m in mappings if (m.host_ip, m.host_port) in taken}
+        ):
+            notes.append(
+                f"the new cluster does not map the ports of stack {stack_name}, some of "
+                "which are in use; that stack needs the cluster created again"
+            )
+        skipped = {m.stack for m in mappings if (m.host_ip, m.host_port) in taken}
+        return [m for m in mappings if m.stack not in skipped]
 
     def node_ports(self, stack: Stack) -> dict[tuple[str, int], int]:
         return node_ports(
@@ -102,8 +126,8 @@ class KindBackend(KubernetesBackend):
 
     def prepare(self, stack: Stack, notes: list[str]) -> None:
         """Create the cluster, or check that the existing one maps the
-        stack's ports; point the nodes at a mirror that is up; load images
-        that exist only in the local engine."""
+        stack's ports. Then point the nodes at a mirror that is up, and load
+        the images that exist only in the local engine."""
         from playground import kind_cli
         from playground.engine import docker_client
 
@@ -126,7 +150,7 @@ class KindBackend(KubernetesBackend):
         from playground.engine import containers_publishing
         from playground.ports import HostBinding, ensure_free
 
-        mappings = self.mappings(stack)
+        mappings = self.mappings(stack, notes)
         bindings = [
             HostBinding(m.host_ip, m.host_port) for m in unique_bindings(mappings)
         ]

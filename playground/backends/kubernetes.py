@@ -139,7 +139,7 @@ class KubernetesBackend:
         return UpResult(changed=bool(changed), notes=notes)
 
     def down(self, stack: Stack, *, volumes: bool) -> DownResult:
-        """Delete the stack's namespace. A namespace that holds claims stays,
+        """Delete the stack's namespace. A namespace that contains claims stays,
         with only the claims left in it, unless ``volumes`` is set."""
         client = self.client()
         namespace = resource_name(stack.name)

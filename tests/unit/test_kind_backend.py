@@ -106,8 +106,15 @@ def no_mirror(monkeypatch):
     monkeypatch.setattr("playground.mirror.find_mirror", none_up)
 
 
-def make_backend(settings, monkeypatch, kind, docker, image_map=None, nodes=None):
+def make_backend(
+    settings, monkeypatch, kind, docker, image_map=None, nodes=None, taken=()
+):
+    """A kind backend on fakes; host ports in ``taken`` count as in use and
+    all others as free, whatever runs on this machine."""
     kind.install(monkeypatch)
+    monkeypatch.setattr(
+        "playground.ports.is_free", lambda binding: binding.port not in taken
+    )
     monkeypatch.setattr("playground.engine.docker_client", lambda **_: docker)
     monkeypatch.setattr("playground.backends.kind.load_apis", lambda *args: fake_apis())
     return KindBackend(settings, image_map or ImageMap(), nodes=nodes)
@@ -428,3 +435,24 @@ def test_down_cluster_needs_kind(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["down", "web", "--on", "swarm", "--cluster"])
     assert result.exit_code == 2
     assert "--cluster goes with --on kind" in result.output
+
+
+def test_taken_port_of_other_stack_left_out(settings, monkeypatch, no_mirror):
+    kind = FakeKind()
+    backend = make_backend(settings, monkeypatch, kind, fake_docker(), taken={8081})
+    notes: list[str] = []
+    backend.prepare(load_stack("web", STACKS), notes)
+    mapped = {
+        m["hostPort"] for m in kind.created_config["nodes"][0]["extraPortMappings"]
+    }
+    assert mapped == {8080, 3306}
+    assert any("does not map the ports of stack logging" in note for note in notes)
+
+
+def test_taken_port_of_own_stack_rejected(settings, monkeypatch, no_mirror):
+    kind = FakeKind()
+    backend = make_backend(settings, monkeypatch, kind, fake_docker(), taken={8080})
+    with pytest.raises(PrerequisiteError) as raised:
+        backend.prepare(load_stack("web", STACKS), [])
+    assert "port 127.0.0.1:8080/tcp is already in use" in raised.value.message
+    assert kind.created_config is None
