@@ -65,7 +65,9 @@ class ServiceState:
     @property
     def stopped_for_good(self) -> bool:
         """True when the service will not come back by itself."""
-        return self.status in ("exited", "dead", "missing", "failed", "stopped")
+        return self.status in (
+            "exited", "dead", "missing", "failed", "stopped", "crash-looping"
+        )
 
     def endpoint(self, container_port: int) -> Endpoint | None:
         for endpoint in self.endpoints:

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+# Restarts after which a container that is restarting again counts as
+# failing for good rather than still starting.
+CRASH_LOOP_RESTARTS = 3
 
 
 class ComposeBackend:
@@ -233,7 +236,15 @@ def _service_state(service: str, containers: list[Container]) -> ServiceState:
 
     detail = ""
     stopped = [c for c in containers if c.state.status != "running"]
-    if stopped:
+    looping = [c for c in stopped if _crash_looping(c)]
+    if looping:
+        first = looping[0]
+        status = "crash-looping"
+        detail = (
+            f"container {first.name} restarted {first.restart_count} times "
+            f"(last exit code {first.state.exit_code})"
+        )
+    elif stopped:
         first = stopped[0]
         detail = f"container {first.name} is {first.state.status}"
         if first.state.status in ("exited", "dead"):
@@ -248,6 +259,15 @@ def _service_state(service: str, containers: list[Container]) -> ServiceState:
         detail=detail,
         endpoints=_endpoints(containers),
         instance_ids=[container.id for container in containers],
+    )
+
+
+def _crash_looping(container: Container) -> bool:
+    """True for a container that its restart policy keeps restarting: Docker
+    shows it as restarting while it waits before the next attempt."""
+    return (
+        container.state.status == "restarting"
+        and (container.restart_count or 0) >= CRASH_LOOP_RESTARTS
     )
 
 
