@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from playground.backends import DownResult, Endpoint
+from playground.backends import DownResult, Endpoint, ServiceState
 from playground.backends.kubernetes import KubernetesBackend
 from playground.errors import PrerequisiteError, UsageError
 from playground.kind_config import (
@@ -255,6 +255,14 @@ class KindBackend(KubernetesBackend):
             result.kept_volumes = []
             result.deleted_cluster = True
         return result
+
+    def states(self, stack: Stack) -> dict[str, ServiceState]:
+        """Return the states of the stack's services; none without a cluster."""
+        from playground import kind_cli
+
+        if self.cluster not in kind_cli.clusters():
+            return {}
+        return super().states(stack)
 
     def endpoints(self, stack: Stack, service: str) -> list[Endpoint]:
         """Return the host ports that the cluster maps to the service's nodePorts."""

@@ -187,6 +187,8 @@ class KubernetesBackend:
         endpoints = []
         for port in ports:
             key = (service, port.container_port)
+            # NOTE: a forward stays bound to the pod it was opened for; if
+            # that pod is replaced, checks fail until the next command.
             if key not in self._forwards:
                 pod = self._ready_pod(namespace, service)
                 if pod is None:

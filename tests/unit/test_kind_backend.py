@@ -456,3 +456,8 @@ def test_taken_port_of_own_stack_rejected(settings, monkeypatch, no_mirror):
         backend.prepare(load_stack("web", STACKS), [])
     assert "port 127.0.0.1:8080/tcp is already in use" in raised.value.message
     assert kind.created_config is None
+
+
+def test_states_empty_without_cluster(settings, monkeypatch):
+    backend = make_backend(settings, monkeypatch, FakeKind(), fake_docker())
+    assert backend.states(load_stack("web", STACKS)) == {}
