@@ -46,3 +46,31 @@ def test_missing_map_file_is_config_error(tmp_path):
     with pytest.raises(ConfigError) as raised:
         load_image_map(tmp_path / "absent.yaml")
     assert raised.value.hint
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("mysql:8.4.3", "127.0.0.1:5000/library/mysql:8.4.3"),
+        ("docker.io/library/mysql:8.4.3", "127.0.0.1:5000/library/mysql:8.4.3"),
+        (
+            "nginxinc/nginx-unprivileged:1.27.3-alpine",
+            "127.0.0.1:5000/nginxinc/nginx-unprivileged:1.27.3-alpine",
+        ),
+        ("nginx@sha256:" + "a" * 64, "127.0.0.1:5000/library/nginx@sha256:" + "a" * 64),
+        ("ghcr.io/org/app:1", "ghcr.io/org/app:1"),
+    ],
+)
+def test_mirror_relocates_docker_hub_only(reference, expected):
+    assert ImageMap().with_mirror("127.0.0.1:5000").relocate(reference) == expected
+
+
+def test_mirror_wins_over_images_entries():
+    image_map = ImageMap(
+        {
+            "docker.io/library/mysql:8.4.3": "local/mariadb:1",
+            "ghcr.io/org/app:1": "local/app:1",
+        }
+    ).with_mirror("127.0.0.1:8082/dockerhub/")
+    assert image_map.relocate("mysql:8.4.3") == "127.0.0.1:8082/dockerhub/library/mysql:8.4.3"
+    assert image_map.relocate("ghcr.io/org/app:1") == "local/app:1"

@@ -163,3 +163,52 @@ def test_non_utf8_file_is_config_error(tmp_path):
     with pytest.raises(ConfigError) as raised:
         parse_stack(path, "bad")
     assert "not UTF-8" in raised.value.message
+
+
+MIRROR = """
+x-playground:
+  mirror:
+    service: registry
+    port: 5000
+    upstream_variable: REGISTRY_PROXY_REMOTEURL
+  checks:
+    - service: registry
+      registry: {port: 5000, probe: library/busybox:1.37.0}
+services:
+  registry:
+    image: registry:2.8.3
+    ports: ["5000:5000"]
+"""
+
+
+def test_mirror_section_parsed(tmp_path):
+    stack = parse_stack(write(tmp_path, MIRROR), "cache")
+    assert stack.mirror.service == "registry"
+    assert stack.mirror.port == 5000
+    assert stack.mirror.path == ""
+    assert stack.mirror.upstream_variable == "REGISTRY_PROXY_REMOTEURL"
+    assert stack.checks[0].probe == "library/busybox:1.37.0"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("service: registry\n    port", "service: cache\n    port", "x-playground.mirror.service"),
+        ("port: 5000\n    upstream", "port: 5001\n    upstream", "x-playground.mirror.port"),
+        ("port: 5000\n    upstream", "port: 5000\n    path: /hub\n    upstream", "mirror.path"),
+        ("probe: library/busybox:1.37.0", "probe: Busybox", "registry.probe"),
+        ("probe: library/busybox:1.37.0", "probe: library/busybox", "registry.probe"),
+    ],
+)
+def test_mirror_section_errors_name_key(tmp_path, old, new, key):
+    assert old in MIRROR
+    with pytest.raises(ConfigError) as error:
+        parse_stack(write(tmp_path, MIRROR.replace(old, new, 1)), "cache")
+    assert key in error.value.message
+
+
+def test_shipped_mirror_stack():
+    stack = load_stack("mirror", STACKS)
+    assert stack.mirror is not None
+    assert stack.images()["registry"] == "registry:2.8.3"
+    assert [check.kind for check in stack.checks] == ["registry"]
