@@ -336,25 +336,44 @@ def _mount_claim(
 def _mount_file(
     service: str, path: Path, target: str, parts: PodParts, mounts: list[dict[str, Any]]
 ) -> None:
-    """Put a bind-mounted file into the service's ConfigMap and mount that
-    key at ``target``, read-only."""
+    """Put a bind-mounted file, or the files at the top of a bind-mounted
+    folder, into the service's ConfigMap and mount them at ``target``,
+    read-only.
+
+    Raises ConfigError for a source that is neither a file nor a folder
+    (missing, or a socket), which a ConfigMap cannot carry.
+    """
     path = path.resolve()
-    if not path.is_file():
-        raise ConfigError(
-            f"services.{service}.volumes: {path} is not a file; on Kubernetes a bind "
-            "mount becomes a ConfigMap, which holds files only"
+    if path.is_file():
+        key = _add_config_key(parts, path)
+        if not any(volume["name"] == "config" for volume in parts.volumes):
+            config_map = {"name": config_map_name(service)}
+            parts.volumes.append({"name": "config", "configMap": config_map})
+        mounts.append(
+            {"name": "config", "mountPath": target, "subPath": key, "readOnly": True}
         )
-    key = re.sub(r"[^-._a-zA-Z0-9]", "-", path.name)
+    elif path.is_dir():
+        # NOTE: subfolders are left out, and a ConfigMap holds at most 1 MiB.
+        files = sorted(child for child in path.iterdir() if child.is_file())
+        items = [{"key": _add_config_key(parts, f), "path": f.name} for f in files]
+        name = f"config-{len(parts.volumes)}"
+        volume = {"name": config_map_name(service), "items": items}
+        parts.volumes.append({"name": name, "configMap": volume})
+        mounts.append({"name": name, "mountPath": target, "readOnly": True})
+    else:
+        raise ConfigError(
+            f"services.{service}.volumes: {path} is neither a file nor a folder; on "
+            "Kubernetes a bind mount becomes a ConfigMap, which carries files only"
+        )
+
+
+def _add_config_key(parts: PodParts, path: Path) -> str:
+    """Add a file to the service's ConfigMap and return its key."""
+    key = dns_key(path.name)
     if key in parts.config_data:
         key = f"{len(parts.config_data)}-{key}"
     parts.config_data[key] = path.read_text()
-    if not any(volume["name"] == "config" for volume in parts.volumes):
-        parts.volumes.append(
-            {"name": "config", "configMap": {"name": config_map_name(service)}}
-        )
-    mounts.append(
-        {"name": "config", "mountPath": target, "subPath": key, "readOnly": True}
-    )
+    return key
 
 
 def _mount_secrets(

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from playground.backends import BACKEND_LABEL, STACK_LABEL
 from playground.cli import app
+from playground.errors import ConfigError
 from playground.imagemap import ImageMap
 from playground.kind_config import KUBERNETES_VERSION, node_ports, port_mappings
 from playground.manifests import SECRET_PLACEHOLDER, render_objects
@@ -255,3 +256,39 @@ def test_parse_duration_rejects_garbage():
 def test_disabled_healthcheck_gives_no_probe():
     assert readiness_probe({"disable": True}) is None
     assert readiness_probe({"test": ["NONE"]}) is None
+
+
+def test_bind_mounted_folder_becomes_config_map(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<p>hello</p>\n")
+    (site / "about.html").write_text("<p>about</p>\n")
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "services:\n  app:\n    image: nginx:1\n    volumes:\n"
+        "      - ./site:/usr/share/nginx/html:ro\n"
+    )
+    objects = render_objects(load_stack(str(file), STACKS), ImageMap(), backend="kind")
+    data = by_kind(objects, "ConfigMap")["app-config"]["data"]
+    assert data == {"about.html": "<p>about</p>\n", "index.html": "<p>hello</p>\n"}
+    pod = objects.workload("app")["spec"]["template"]["spec"]
+    mount = container(objects.workload("app"))["volumeMounts"][0]
+    assert mount["mountPath"] == "/usr/share/nginx/html"
+    assert "subPath" not in mount
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert [item["path"] for item in volume["configMap"]["items"]] == [
+        "about.html",
+        "index.html",
+    ]
+    validate_all(objects.objects)
+
+
+def test_missing_bind_source_names_service(tmp_path):
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "services:\n  app:\n    image: nginx:1\n    volumes:\n      - ./nothing:/data\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        render_objects(load_stack(str(file), STACKS), ImageMap(), backend="kind")
+    assert "services.app.volumes" in raised.value.message
+    assert "neither a file nor a folder" in raised.value.message
