@@ -380,16 +380,23 @@ class KubeClient:
         return True
 
     def delete_labelled(
-        self, namespace: str, selector: str, kinds: list[str]
+        self,
+        namespace: str,
+        selector: str,
+        kinds: list[str],
+        keep: frozenset[str] = frozenset(),
     ) -> list[str]:
         """Delete the objects of ``kinds`` that match ``selector`` in a
-        namespace; return "KIND/NAME" of each one deleted."""
+        namespace, except those named in ``keep`` ("KIND/NAME"). Returns
+        "KIND/NAME" of each one deleted."""
         deleted = []
         for kind in kinds:
             method, _ = self._method("list", kind)
             with api_errors(self.where):
                 items = method(namespace, label_selector=selector).items
             for item in items:
+                if f"{kind}/{item.metadata.name}" in keep:
+                    continue
                 try:
                     self._call("delete", kind, item.metadata.name, namespace)
                 except NotFound:

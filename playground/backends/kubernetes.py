@@ -136,7 +136,24 @@ class KubernetesBackend:
         )
         workloads = [(objects.workloads[s], dns_label(s)) for s in active]
         client.wait_for_rollouts(objects.namespace, workloads, self.settings.timeout)
+        if not held:
+            changed += self._prune(stack, objects, notes)
         return UpResult(changed=bool(changed), notes=notes)
+
+    def _prune(self, stack: Stack, objects: KubeObjects, notes: list[str]) -> list[str]:
+        """Delete the stack's objects that its definition no longer renders,
+        as Compose removes orphans. Claims stay, since they hold data."""
+        keep = frozenset(
+            f"{o['kind']}/{o['metadata']['name']}" for o in objects.objects
+        )
+        selector = f"{STACK_LABEL}={stack.name}"
+        removed = self.client().delete_labelled(
+            objects.namespace, selector, REMOVED_KINDS, keep
+        )
+        notes += [
+            f"deleted {name}, which the stack no longer defines" for name in removed
+        ]
+        return removed
 
     def down(self, stack: Stack, *, volumes: bool) -> DownResult:
         """Delete the stack's namespace. A namespace that contains claims stays,

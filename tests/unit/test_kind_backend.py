@@ -272,6 +272,7 @@ class RecordingClient(KubeClient):
         super().__init__(fake_apis(), "kind cluster playground")
         self.applied: list[str] = []
         self.awaited: list[list[tuple[str, str]]] = []
+        self.pruned: list[tuple[str, frozenset]] = []
 
     def apply(self, obj):
         self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")
@@ -279,6 +280,10 @@ class RecordingClient(KubeClient):
 
     def wait_for_rollouts(self, namespace, workloads, timeout):
         self.awaited.append(list(workloads))
+
+    def delete_labelled(self, namespace, selector, kinds, keep=frozenset()):
+        self.pruned.append((selector, keep))
+        return ["Deployment/old"]
 
 
 def test_logging_applied_in_health_gated_order(settings, monkeypatch, no_mirror):
@@ -298,6 +303,11 @@ def test_logging_applied_in_health_gated_order(settings, monkeypatch, no_mirror)
     assert recording.applied[0] == "Namespace/playground-logging"
     assert result.changed is True
     assert any("dropped logging" in note for note in result.notes)
+    assert len(recording.pruned) == 1, "only the last phase prunes"
+    selector, keep = recording.pruned[0]
+    assert selector == "io.playground.stack=logging"
+    assert {"DaemonSet/fluentd", "Deployment/web", "Service/web"} <= keep
+    assert "deleted Deployment/old, which the stack no longer defines" in result.notes
 
 
 def test_states_give_mapped_host_ports(settings, monkeypatch, no_mirror):

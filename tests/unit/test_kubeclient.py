@@ -330,6 +330,23 @@ def test_delete_labelled_deletes_each_match():
     assert kwargs["label_selector"] == "io.playground.stack=web"
 
 
+def test_delete_labelled_keeps_named():
+    client = make_client()
+    items = [
+        k.V1Service(metadata=k.V1ObjectMeta(name="web")),
+        k.V1Service(metadata=k.V1ObjectMeta(name="old")),
+    ]
+    client.apis.core.list_namespaced_service.return_value = k.V1ServiceList(items=items)
+    deleted = client.delete_labelled(
+        NAMESPACE,
+        "io.playground.stack=web",
+        ["Service"],
+        keep=frozenset({"Service/web"}),
+    )
+    assert deleted == ["Service/old"]
+    client.apis.core.delete_namespaced_service.assert_called_once_with("old", NAMESPACE)
+
+
 def test_forbidden_becomes_prerequisite_error():
     client = make_client()
     client.apis.core.read_namespace.side_effect = ApiException(
