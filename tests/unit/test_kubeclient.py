@@ -317,13 +317,15 @@ def test_delete_missing_namespace_returns_false():
     assert client.delete_namespace(NAMESPACE, timeout=60) is False
 
 
-def test_delete_labelled_deletes_each_match():
+def client_with_services(*names):
     client = make_client()
-    items = [
-        k.V1Service(metadata=k.V1ObjectMeta(name="web")),
-        k.V1Service(metadata=k.V1ObjectMeta(name="db")),
-    ]
+    items = [k.V1Service(metadata=k.V1ObjectMeta(name=name)) for name in names]
     client.apis.core.list_namespaced_service.return_value = k.V1ServiceList(items=items)
+    return client
+
+
+def test_delete_labelled_deletes_each_match():
+    client = client_with_services("web", "db")
     deleted = client.delete_labelled(NAMESPACE, "io.playground.stack=web", ["Service"])
     assert deleted == ["Service/web", "Service/db"]
     _, kwargs = client.apis.core.list_namespaced_service.call_args
@@ -331,12 +333,7 @@ def test_delete_labelled_deletes_each_match():
 
 
 def test_delete_labelled_keeps_named():
-    client = make_client()
-    items = [
-        k.V1Service(metadata=k.V1ObjectMeta(name="web")),
-        k.V1Service(metadata=k.V1ObjectMeta(name="old")),
-    ]
-    client.apis.core.list_namespaced_service.return_value = k.V1ServiceList(items=items)
+    client = client_with_services("web", "old")
     deleted = client.delete_labelled(
         NAMESPACE,
         "io.playground.stack=web",
