@@ -261,7 +261,9 @@ def up(
         )
         pulls = None
         if mirror or mirror_stack:
-            backend, pulls = _through_mirror(settings, stack, backend.name, mirror_stack)
+            backend, pulls = _through_mirror(
+                settings, stack, backend.name, mirror_stack, context=context, nodes=nodes
+            )
         started = time.monotonic()
         render.info(f"bringing {stack.name} up on {backend.name}")
         with render.WaitDisplay(stack.name) as display:
@@ -291,9 +293,17 @@ def up(
             render.info(line)
 
 
-def _through_mirror(settings, stack, backend_name: str, mirror_stack: str | None):
+def _through_mirror(
+    settings,
+    stack,
+    backend_name: str,
+    mirror_stack: str | None,
+    context: str | None = None,
+    nodes: int | None = None,
+):
     """Return a backend whose image map sends Docker Hub images to the mirror
-    that is up, and the record of the mirror's cache before the pulls."""
+    that is up, and the record of the mirror's cache before the pulls.
+    ``context`` and ``nodes`` go to the backend as given to ``up``."""
     from playground.backends import get_backend
     from playground.errors import UsageError
     from playground.imagemap import ImageMap, load_image_map
@@ -325,7 +335,8 @@ def _through_mirror(settings, stack, backend_name: str, mirror_stack: str | None
             hint="run it without --mirror",
         )
     pulls.take_before()
-    return get_backend(backend_name, settings, images), pulls
+    backend = get_backend(backend_name, settings, images, context=context, nodes=nodes)
+    return backend, pulls
 
 
 def _mirror_advice(settings, stack) -> list[str]:
