@@ -4,7 +4,7 @@ it served.
 
 A mirror stack declares ``x-playground.mirror`` (the ``mirror`` stack does).
 playground never edits the engine's configuration: where the engine needs a
-setting, the message says which one and where it goes.
+setting, the message names the setting and the file it belongs in.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ class Mirror:
 
 @dataclass(frozen=True)
 class ServedImage:
-    """How one relocated image reached the engine during ``up``: ``blobs``
-    and ``size`` (bytes) count what the mirror sent."""
+    """The source of one relocated image during ``up``, with the count and
+    total size in bytes of the blobs the mirror sent for it."""
 
     reference: str
     source: str
@@ -278,7 +278,7 @@ _LOG_TIME = "%d/%b/%Y:%H:%M:%S %z"
 
 @dataclass
 class RepositoryTraffic:
-    """What a registry's access log shows for one repository."""
+    """Successful requests for one repository in a registry's access log."""
 
     manifests: int = 0
     blobs: int = 0
@@ -342,8 +342,8 @@ class PullRecord:
 
         A repository missing from the catalog before ``up`` was fetched from
         the upstream; one listed before was served from the cache.
-        NOTE: this is told per repository: another tag of the repository
-        cached earlier makes a fresh fetch look like a cache hit.
+        NOTE: the catalog lists repositories, not tags, so a tag fetched
+        fresh looks like a cache hit when another tag was cached earlier.
         """
         traffic = traffic_since(self.read_log(), self.started or datetime.now(UTC))
         rows = []

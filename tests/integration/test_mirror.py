@@ -160,8 +160,8 @@ def test_mirror_serves_cached_image_after_upstream_stops(
 
     docker("rmi", image)
     upstream.stop()
-    # The mirror first tries the stopped upstream, whose address no longer
-    # answers, then serves its copy: this pull takes up to about 30 s.
+    # The mirror first tries the stopped upstream, whose address is gone,
+    # and then serves its copy, so this pull takes up to about 30 s.
     docker("pull", image)
     assert docker("image", "inspect", "-f", "{{.Id}}", image).startswith("sha256:")
 
