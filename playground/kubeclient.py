@@ -47,6 +47,9 @@ FAILING_REASONS = frozenset(
         "RunContainerError",
     }
 )
+IMAGE_PULL_REASONS = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
+)
 # kind: (API group attribute, method suffix, namespaced).
 RESOURCES = {
     "Namespace": ("core", "namespace", False),
@@ -86,6 +89,7 @@ class Rollout:
     desired: int
     ready: int
     problem: str = ""
+    reason: str = ""
 
     @property
     def complete(self) -> bool:
@@ -243,10 +247,11 @@ class KubeClient:
         selector = ",".join(
             f"{k}={v}" for k, v in workload.spec.selector.match_labels.items()
         )
-        problem = _progress_problem(kind, workload) or self._pod_problem(
-            namespace, selector
-        )
-        return Rollout(kind, name, desired, ready, problem)
+        reason, problem = self._pod_problem(namespace, selector)
+        progress = _progress_problem(kind, workload)
+        if progress:
+            reason, problem = "ProgressDeadlineExceeded", progress
+        return Rollout(kind, name, desired, ready, problem, reason)
 
     def wait_for_rollouts(
         self, namespace: str, workloads: list[tuple[str, str]], timeout: float
@@ -265,7 +270,7 @@ class KubeClient:
                 raise Unhealthy(
                     "rollout failed: "
                     + "; ".join(f"{r.kind} {r.name}: {r.problem}" for r in failed),
-                    hint="after fixing the cause, run the same up command again",
+                    hint=_failure_hint(failed),
                     details=self.diagnostics(namespace, [r.name for r in failed]),
                 )
             pending = [
@@ -286,12 +291,12 @@ class KubeClient:
                 )
             time.sleep(POLL_INTERVAL)
 
-    def _pod_problem(self, namespace: str, selector: str) -> str:
+    def _pod_problem(self, namespace: str, selector: str) -> tuple[str, str]:
         for pod in self.pods(namespace, selector):
-            problem = pod_problem(pod)
+            reason, problem = pod_problem(pod)
             if problem:
-                return problem
-        return ""
+                return reason, problem
+        return "", ""
 
     # Pods, events and logs
 
@@ -423,9 +428,11 @@ def _counts(kind: str, workload: Any) -> tuple[int, int]:
     ready = status.ready_replicas or 0
     if (status.observed_generation or 0) < (workload.metadata.generation or 0):
         ready = 0
-    if kind == "Deployment":
-        ready = min(ready, status.updated_replicas or 0)
-    elif status.update_revision and status.current_revision != status.update_revision:
+    # Pods of an older revision do not count while a rollout replaces them.
+    updating = (
+        status.update_revision and status.current_revision != status.update_revision
+    )
+    if kind == "Deployment" or updating:
         ready = min(ready, status.updated_replicas or 0)
     return desired, ready
 
@@ -442,18 +449,32 @@ def _progress_problem(kind: str, workload: Any) -> str:
     return ""
 
 
-def pod_problem(pod: Any) -> str:
-    """Return why a pod cannot become ready without a change, or ""."""
+def pod_problem(pod: Any) -> tuple[str, str]:
+    """Return (reason, description) of why a pod cannot become ready without
+    a change, or two empty strings."""
+    name = pod.metadata.name
     if pod.status.phase == "Failed":
-        return (
-            f"pod {pod.metadata.name} failed: {pod.status.reason or pod.status.message}"
-        )
+        reason = pod.status.reason or "Failed"
+        return reason, f"pod {name} failed: {pod.status.reason or pod.status.message}"
     for status in pod.status.container_statuses or []:
         waiting = status.state.waiting if status.state else None
         if waiting and waiting.reason in FAILING_REASONS:
             detail = f": {waiting.message}" if waiting.message else ""
-            return f"pod {pod.metadata.name} container {status.name} is {waiting.reason}{detail}"
-    return ""
+            return (
+                waiting.reason,
+                f"pod {name} container {status.name} is {waiting.reason}{detail}",
+            )
+    return "", ""
+
+
+def _failure_hint(failed: list[Rollout]) -> str:
+    if any(rollout.reason in IMAGE_PULL_REASONS for rollout in failed):
+        return (
+            "the nodes cannot pull an image; on a machine without registry access, "
+            "run scripts/build-offline-images and set PLAYGROUND_IMAGE_MAP, and the "
+            "kind backend loads the images into the nodes"
+        )
+    return "after fixing the cause, run the same up command again"
 
 
 def _pending_text(kind: str, name: str, rollout: Rollout | None) -> str:

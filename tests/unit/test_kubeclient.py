@@ -262,6 +262,7 @@ def test_image_pull_failure_is_fatal():
     with pytest.raises(Unhealthy) as raised:
         client.wait_for_rollouts(NAMESPACE, [("Deployment", "web")], timeout=60)
     assert "ErrImagePull" in raised.value.message
+    assert "PLAYGROUND_IMAGE_MAP" in raised.value.hint
     assert (
         "(no log: Kubernetes API call failed with HTTP 400: container is waiting)"
         in raised.value.details
@@ -283,6 +284,7 @@ def test_progress_deadline_is_fatal():
     with pytest.raises(Unhealthy) as raised:
         client.wait_for_rollouts(NAMESPACE, [("Deployment", "web")], timeout=60)
     assert "has timed out progressing" in raised.value.message
+    assert raised.value.hint == "after fixing the cause, run the same up command again"
 
 
 def test_rollout_timeout_names_pending(monkeypatch):
