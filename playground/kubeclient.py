@@ -429,12 +429,14 @@ def _counts(kind: str, workload: Any) -> tuple[int, int]:
     if (status.observed_generation or 0) < (workload.metadata.generation or 0):
         ready = 0
     # Pods of an older revision do not count while a rollout replaces them.
-    updating = (
-        status.update_revision and status.current_revision != status.update_revision
-    )
-    if kind == "Deployment" or updating:
+    if kind == "Deployment" or _statefulset_updating(status):
         ready = min(ready, status.updated_replicas or 0)
     return desired, ready
+
+
+def _statefulset_updating(status: Any) -> bool:
+    current, update = status.current_revision, status.update_revision
+    return bool(update) and current != update
 
 
 def _progress_problem(kind: str, workload: Any) -> str:
