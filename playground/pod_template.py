@@ -58,12 +58,14 @@ TRANSLATED_KEYS = frozenset(
 @dataclass
 class PodParts:
     """A container and what its pod needs besides it: volumes, ConfigMap data
-    read from bind-mounted files, and the named volumes it claims."""
+    read from bind-mounted files, the named volumes it claims, and the bind
+    sources that do not exist."""
 
     container: dict[str, Any]
     volumes: list[dict[str, Any]] = field(default_factory=list)
     config_data: dict[str, str] = field(default_factory=dict)
     claims: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
 
 def dns_label(name: str) -> str:
@@ -128,6 +130,11 @@ def container_for(
     _mount_secrets(service, spec.get("secrets") or [], parts, mounts)
     if mounts:
         container["volumeMounts"] = mounts
+    for path in parts.missing:
+        notes.append(
+            f"{service}: bind mount source {path} does not exist, so an empty "
+            "folder (emptyDir) is mounted in its place, as Compose would create one"
+        )
     _note_dropped(service, spec, notes)
     return parts
 
@@ -360,6 +367,14 @@ def _mount_file(
         volume = {"name": config_map_name(service), "items": items}
         parts.volumes.append({"name": name, "configMap": volume})
         mounts.append({"name": name, "mountPath": target, "readOnly": True})
+    elif not path.exists():
+        # Compose creates an empty folder for a missing bind source; so
+        # does this, with an emptyDir. Stacks whose files playground
+        # generates during up render before those files exist.
+        name = f"scratch-{len(parts.volumes)}"
+        parts.volumes.append({"name": name, "emptyDir": {}})
+        mounts.append({"name": name, "mountPath": target})
+        parts.missing.append(str(path))
     else:
         raise ConfigError(
             f"services.{service}.volumes: {path} is neither a file nor a folder; on "

@@ -283,12 +283,33 @@ def test_bind_mounted_folder_becomes_config_map(tmp_path):
     validate_all(objects.objects)
 
 
-def test_missing_bind_source_names_service(tmp_path):
+def test_missing_bind_source_becomes_empty_dir(tmp_path):
     file = tmp_path / "compose.yaml"
     file.write_text(
         "services:\n  app:\n    image: nginx:1\n    volumes:\n      - ./nothing:/data\n"
     )
-    with pytest.raises(ConfigError) as raised:
-        render_objects(load_stack(str(file), STACKS), ImageMap(), backend="kind")
+    objects = render_objects(load_stack(str(file), STACKS), ImageMap(), backend="kind")
+    pod = objects.workload("app")["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "scratch-0", "emptyDir": {}}]
+    assert any("nothing does not exist" in note for note in objects.notes)
+    validate_all(objects.objects)
+
+
+def test_socket_bind_source_rejected(tmp_path):
+    import socket
+
+    path = tmp_path / "engine.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    file = tmp_path / "compose.yaml"
+    file.write_text(
+        "services:\n  app:\n    image: nginx:1\n    volumes:\n"
+        "      - ./engine.sock:/var/run/docker.sock\n"
+    )
+    try:
+        with pytest.raises(ConfigError) as raised:
+            render_objects(load_stack(str(file), STACKS), ImageMap(), backend="kind")
+    finally:
+        listener.close()
     assert "services.app.volumes" in raised.value.message
     assert "neither a file nor a folder" in raised.value.message
