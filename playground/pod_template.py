@@ -360,7 +360,7 @@ def _mount_file(
             {"name": "config", "mountPath": target, "subPath": key, "readOnly": True}
         )
     elif path.is_dir():
-        # NOTE: subfolders are left out, and a ConfigMap holds at most 1 MiB.
+        # NOTE: subfolders are left out, and a ConfigMap is limited to 1 MiB.
         files = sorted(child for child in path.iterdir() if child.is_file())
         items = [{"key": _add_config_key(parts, f), "path": f.name} for f in files]
         name = f"config-{len(parts.volumes)}"
