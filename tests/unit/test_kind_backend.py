@@ -310,14 +310,10 @@ def test_logging_applied_in_health_gated_order(settings, monkeypatch, no_mirror)
     assert "deleted Deployment/old, which the stack no longer defines" in result.notes
 
 
-def test_states_give_mapped_host_ports(settings, monkeypatch, no_mirror):
-    backend = make_backend(
-        settings, monkeypatch, FakeKind(clusters=["playground"]), fake_docker()
-    )
-    client = KubeClient(fake_apis(), "kind cluster playground")
-    backend._client = client
-    ready = k.V1Deployment(
-        metadata=k.V1ObjectMeta(name="web", generation=1),
+def ready_deployment(name):
+    """A Deployment of one replica whose pod is ready."""
+    return k.V1Deployment(
+        metadata=k.V1ObjectMeta(name=name, generation=1),
         spec=k.V1DeploymentSpec(
             replicas=1,
             selector=k.V1LabelSelector(match_labels={"a": "b"}),
@@ -327,7 +323,15 @@ def test_states_give_mapped_host_ports(settings, monkeypatch, no_mirror):
             ready_replicas=1, updated_replicas=1, observed_generation=1
         ),
     )
-    client.apis.apps.read_namespaced_deployment.return_value = ready
+
+
+def test_states_give_mapped_host_ports(settings, monkeypatch, no_mirror):
+    backend = make_backend(
+        settings, monkeypatch, FakeKind(clusters=["playground"]), fake_docker()
+    )
+    client = KubeClient(fake_apis(), "kind cluster playground")
+    backend._client = client
+    client.apis.apps.read_namespaced_deployment.return_value = ready_deployment("web")
     client.apis.apps.read_namespaced_stateful_set.side_effect = (
         k.exceptions.ApiException(status=404)
     )
@@ -471,3 +475,50 @@ def test_taken_port_of_own_stack_rejected(settings, monkeypatch, no_mirror):
 def test_states_empty_without_cluster(settings, monkeypatch):
     backend = make_backend(settings, monkeypatch, FakeKind(), fake_docker())
     assert backend.states(load_stack("web", STACKS)) == {}
+
+
+def test_existing_cluster_notes_nodes_ignored(settings, monkeypatch, no_mirror):
+    kind = FakeKind(clusters=["playground"])
+    bindings = {f"{node_port_for(port)}/tcp": [binding(port)] for port in (8080, 3306)}
+    docker = fake_docker(port_bindings=bindings)
+    backend = make_backend(settings, monkeypatch, kind, docker, nodes=3)
+    notes: list[str] = []
+    backend.prepare(load_stack("web", STACKS), notes)
+    assert (
+        "kind cluster playground exists already; --nodes applies to a new one" in notes
+    )
+
+
+class FakeForward:
+    """Stands in for PortForward: records the pod and port, opens nothing."""
+
+    opened: list[tuple[str, str, int]] = []
+
+    def __init__(self, core_api, namespace, pod, port):
+        FakeForward.opened.append((namespace, pod, port))
+        self.local_port = 40000 + port
+
+
+def test_kubeconfig_cluster_reached_by_port_forward(settings, monkeypatch):
+    from playground.backends.kubernetes import KubernetesBackend
+
+    monkeypatch.setattr("playground.port_forward.PortForward", FakeForward)
+    FakeForward.opened = []
+    backend = KubernetesBackend(settings, ImageMap(), context="lab")
+    client = KubeClient(fake_apis(), "context lab")
+    backend._client = client
+    running = k.V1Pod(
+        metadata=k.V1ObjectMeta(name="web-5d8f"), status=k.V1PodStatus(phase="Running")
+    )
+    client.apis.apps.read_namespaced_deployment.return_value = ready_deployment("web")
+    client.apis.apps.read_namespaced_stateful_set.side_effect = (
+        k.exceptions.ApiException(status=404)
+    )
+    client.apis.core.list_namespaced_pod.return_value = k.V1PodList(items=[running])
+
+    states = backend.states(load_stack("web", STACKS))
+
+    endpoint = states["web"].endpoint(8080)
+    assert (endpoint.host, endpoint.port) == ("127.0.0.1", 48080)
+    assert FakeForward.opened == [("playground-web", "web-5d8f", 8080)]
+    assert backend.where == "context lab"
