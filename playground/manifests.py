@@ -186,6 +186,11 @@ def _render_service(
         shared.append(
             _service(service, namespace, labels, pod_labels, ports, node_ports)
         )
+    for target, path in addition.config.items():
+        notes.append(
+            f"{service}: {target} comes from {path.name}, as x-playground.kubernetes "
+            "sets for Kubernetes"
+        )
 
     workload = _workload(service, spec, kind, namespace, pod_labels, parts, addition)
     _note_service(service, spec, kind, parts.claims, notes)

@@ -25,6 +25,15 @@ DEFAULT_PROBE_TIMEOUT = 30
 DEFAULT_PROBE_RETRIES = 3
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)")
 _SECONDS_PER_UNIT = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
+# Compose keys that become the container's securityContext.
+SECURITY_KEYS = (
+    "cap_drop",
+    "cap_add",
+    "security_opt",
+    "read_only",
+    "privileged",
+    "user",
+)
 # Compose keys the translation uses; every other service key is reported
 # as dropped.
 TRANSLATED_KEYS = frozenset(
@@ -119,9 +128,12 @@ def container_for(
     probe = readiness_probe(spec.get("healthcheck"))
     if probe:
         container["readinessProbe"] = probe
+        notes.append(f"{service}: healthcheck became a readiness probe")
     security = _security_context(service, spec, notes)
     if security:
         container["securityContext"] = security
+        used = [key for key in SECURITY_KEYS if key in spec]
+        notes.append(f"{service}: {', '.join(used)} became the securityContext")
 
     mounts: list[dict[str, Any]] = []
     _mount_volumes(
@@ -130,6 +142,7 @@ def container_for(
     _mount_secrets(service, spec.get("secrets") or [], parts, mounts)
     if mounts:
         container["volumeMounts"] = mounts
+    _note_volumes(service, parts, notes)
     for path in parts.missing:
         notes.append(
             f"{service}: bind mount source {path} does not exist, so an empty "
@@ -421,6 +434,18 @@ def _mount_secrets(
 def dns_key(name: str) -> str:
     """Return ``name`` as a Secret or ConfigMap key."""
     return re.sub(r"[^-._a-zA-Z0-9]", "-", name)
+
+
+def _note_volumes(service: str, parts: PodParts, notes: list[str]) -> None:
+    for volume in parts.claims:
+        notes.append(
+            f"{service}: volume {volume} became the PersistentVolumeClaim {claim_name(volume)}"
+        )
+    if parts.config_data:
+        notes.append(
+            f"{service}: bind-mounted files became keys of the ConfigMap "
+            f"{config_map_name(service)}: {', '.join(parts.config_data)}"
+        )
 
 
 def _note_dropped(service: str, spec: dict[str, Any], notes: list[str]) -> None:

@@ -23,6 +23,7 @@ from playground.backends import (
     resource_name,
 )
 from playground.errors import PrerequisiteError
+from playground.export import group_changes
 from playground.kubeclient import KubeClient, load_apis
 from playground.manifests import HOST_PORTS_ANNOTATION, KubeObjects, render_objects
 from playground.pod_template import dns_label
@@ -127,7 +128,9 @@ class KubernetesBackend:
             self._prepared.add(stack.name)
         values = {name: path.read_text().strip() for name, path in secret_files.items()}
         objects = self.render(stack, values)
-        notes += objects.notes
+        # What the translation dropped is worth a warning on every up; the
+        # full list of changes is what ``playground export`` prints.
+        notes += group_changes(objects.notes)["dropped"]
 
         active = [service for service in stack.services if service not in held]
         client = self.client()

@@ -303,6 +303,7 @@ def test_logging_applied_in_health_gated_order(settings, monkeypatch, no_mirror)
     assert recording.applied[0] == "Namespace/playground-logging"
     assert result.changed is True
     assert any("dropped logging" in note for note in result.notes)
+    assert "web: healthcheck became a readiness probe" not in result.notes
     assert len(recording.pruned) == 1, "only the last phase prunes"
     selector, keep = recording.pruned[0]
     assert selector == "io.playground.stack=logging"

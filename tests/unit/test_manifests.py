@@ -313,3 +313,19 @@ def test_socket_bind_source_rejected(tmp_path):
         listener.close()
     assert "services.app.volumes" in raised.value.message
     assert "neither a file nor a folder" in raised.value.message
+
+
+def test_conversions_noted():
+    notes = render("web").notes
+    assert "web: healthcheck became a readiness probe" in notes
+    assert "web: cap_drop, security_opt became the securityContext" in notes
+    assert "db: volume db-data became the PersistentVolumeClaim db-data" in notes
+
+
+def test_kubernetes_config_replacement_noted():
+    notes = render("logging").notes
+    expected = (
+        "fluentd: /fluentd/etc/fluent.conf comes from fluent-kubernetes.conf, "
+        "as x-playground.kubernetes sets for Kubernetes"
+    )
+    assert expected in notes
