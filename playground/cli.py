@@ -145,11 +145,18 @@ def _context(
             raise UsageError(
                 f"stack {stack.name} is up on {' and '.join(found)}; choose one with --on"
             )
-        backend_name = found[0] if found else "compose"
+        backend_name = found[0] if found else _recorded_backend(settings, stack.name)
     backend = get_backend(
         backend_name, settings, load_image_map(settings.image_map), context=context, nodes=nodes
     )
     return settings, stack, backend
+
+
+def _recorded_backend(settings, stack_name: str) -> str:
+    """Return "kind" for a stack that up --on kind recorded, else "compose"."""
+    from playground.backends.kind import recorded_on_kind
+
+    return "kind" if recorded_on_kind(settings, stack_name) else "compose"
 
 
 @app.callback()

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from playground.backends import DownResult, Endpoint, ServiceState
+from playground.backends import DownResult, Endpoint, ServiceState, UpResult
 from playground.backends.kubernetes import KubernetesBackend
 from playground.errors import PrerequisiteError, UsageError
 from playground.kind_config import (
@@ -44,6 +44,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KIND_NETWORK = "kind"
+# A file in the stack's state folder that names the kind cluster the stack
+# was brought up in, so check and down find it without --on kind.
+CLUSTER_RECORD = "kind-cluster"
+
+
+def recorded_on_kind(settings: Settings, stack_name: str) -> bool:
+    """Return whether ``up --on kind`` recorded the stack and no down since."""
+    return (settings.stack_state_dir(stack_name) / CLUSTER_RECORD).exists()
 
 
 class KindBackend(KubernetesBackend):
@@ -246,6 +254,8 @@ class KindBackend(KubernetesBackend):
         ``delete_cluster``, then the whole cluster and every stack in it."""
         from playground import kind_cli
 
+        record = self.settings.stack_state_dir(stack.name) / CLUSTER_RECORD
+        record.unlink(missing_ok=True)
         if self.cluster not in kind_cli.clusters():
             return DownResult(was_up=False)
         result = super().down(stack, volumes=volumes)
@@ -254,6 +264,19 @@ class KindBackend(KubernetesBackend):
             result.removed_volumes += result.kept_volumes
             result.kept_volumes = []
             result.deleted_cluster = True
+        return result
+
+    def up(
+        self,
+        stack: Stack,
+        secret_files: dict[str, Path],
+        held: frozenset[str] = frozenset(),
+    ) -> UpResult:
+        """Bring the stack up (see KubernetesBackend.up) and record the cluster."""
+        result = super().up(stack, secret_files, held)
+        record = self.settings.stack_state_dir(stack.name) / CLUSTER_RECORD
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(self.cluster + "\n")
         return result
 
     def states(self, stack: Stack) -> dict[str, ServiceState]:

@@ -523,3 +523,43 @@ def test_kubeconfig_cluster_reached_by_port_forward(settings, monkeypatch):
     assert (endpoint.host, endpoint.port) == ("127.0.0.1", 48080)
     assert FakeForward.opened == [("playground-web", "web-5d8f", 8080)]
     assert backend.where == "context lab"
+
+
+def test_up_records_cluster_and_down_clears(settings, monkeypatch, no_mirror):
+    from playground.backends.kind import CLUSTER_RECORD, recorded_on_kind
+
+    kind = FakeKind()
+    backend = make_backend(settings, monkeypatch, kind, fake_docker())
+    backend._client = RecordingClient()
+    stack = load_stack("logging", STACKS)
+    backend.up(stack, {})
+    assert recorded_on_kind(settings, "logging")
+    assert (
+        settings.stack_state_dir("logging") / CLUSTER_RECORD
+    ).read_text() == "playground\n"
+
+    backend._client = mock.Mock(spec=KubeClient)
+    backend._client.namespace_exists.return_value = False
+    backend.down(stack, volumes=False)
+    assert not recorded_on_kind(settings, "logging")
+
+
+def test_recorded_stack_found_on_kind(settings, monkeypatch):
+    from playground import cli
+    from playground.backends.kind import CLUSTER_RECORD
+
+    FakeKind().install(monkeypatch)
+    monkeypatch.setattr("playground.backends.find_backends", lambda name: [])
+    record = settings.stack_state_dir("web") / CLUSTER_RECORD
+    record.parent.mkdir(parents=True)
+    record.write_text("playground\n")
+    _, _, backend = cli._context("web", None)
+    assert backend.name == "kind"
+
+
+def test_unrecorded_stack_defaults_to_compose(settings, monkeypatch):
+    from playground import cli
+
+    monkeypatch.setattr("playground.backends.find_backends", lambda name: [])
+    _, _, backend = cli._context("web", None)
+    assert backend.name == "compose"
