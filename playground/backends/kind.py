@@ -140,7 +140,7 @@ class KindBackend(KubernetesBackend):
         from playground.engine import docker_client
 
         docker = docker_client()
-        mirror = self._mirror()
+        mirror = self._mirror(notes)
         write_registry_hosts(self.certs_dir, self._registry_mirrors(docker, mirror))
         if self.cluster in kind_cli.clusters():
             self._check_existing(docker, stack, notes)
@@ -149,7 +149,7 @@ class KindBackend(KubernetesBackend):
         if mirror is not None:
             connect_to_kind_network(docker, mirror.container)
             notes.append(
-                f"the kind nodes pull Docker Hub images through the mirror at {mirror.address}"
+                f"the kind nodes pull images through the mirror at {mirror.address}"
             )
         notes += self._load_local_images(docker, stack)
 
@@ -202,14 +202,23 @@ class KindBackend(KubernetesBackend):
 
     # Images and the registry mirror
 
-    def _mirror(self) -> Mirror | None:
+    def _mirror(self, notes: list[str]) -> Mirror | None:
+        """Return the mirror the nodes can use: one up on Compose, whose
+        container can join the kind network (a Swarm task's cannot)."""
         from playground.mirror import find_mirror
 
         try:
-            return find_mirror(self.settings)
+            mirror = find_mirror(self.settings)
         except UsageError as error:
             log.debug("the kind nodes use no registry mirror: %s", error.message)
             return None
+        if mirror.backend != "compose" or mirror.container is None:
+            notes.append(
+                f"the kind nodes do not use the mirror of stack {mirror.stack} on "
+                f"{mirror.backend}; they reach a mirror that runs on compose only"
+            )
+            return None
+        return mirror
 
     def _registry_mirrors(
         self, docker: DockerClient, mirror: Mirror | None

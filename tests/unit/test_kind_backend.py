@@ -563,3 +563,17 @@ def test_unrecorded_stack_defaults_to_compose(settings, monkeypatch):
     monkeypatch.setattr("playground.backends.find_backends", lambda name: [])
     _, _, backend = cli._context("web", None)
     assert backend.name == "compose"
+
+
+def test_mirror_on_swarm_not_used(settings, monkeypatch):
+    mirror = Mirror("mirror", "swarm", "127.0.0.1", 5000, "", "task1")
+    monkeypatch.setattr(
+        "playground.mirror.find_mirror", lambda settings, stack_name=None: mirror
+    )
+    docker = fake_docker()
+    backend = make_backend(settings, monkeypatch, FakeKind(), docker)
+    notes: list[str] = []
+    backend.prepare(load_stack("web", STACKS), notes)
+    docker.network.connect.assert_not_called()
+    assert list(backend.certs_dir.glob("*/hosts.toml")) == []
+    assert any("do not use the mirror of stack mirror on swarm" in n for n in notes)
