@@ -211,8 +211,9 @@ def test_existing_cluster_with_ports_reused(settings, monkeypatch, no_mirror):
     assert kind.created_config is None
 
 
-def test_mirror_joins_kind_network_and_hosts_written(settings, monkeypatch):
-    mirror = Mirror("mirror", "compose", "127.0.0.1", 5000, "", "c0ffee")
+def prepare_with_mirror(settings, monkeypatch, mirror):
+    """Prepare the web stack on a new cluster while ``mirror`` is up; return
+    the backend, the Docker client and the notes."""
     monkeypatch.setattr(
         "playground.mirror.find_mirror", lambda settings, stack_name=None: mirror
     )
@@ -220,6 +221,12 @@ def test_mirror_joins_kind_network_and_hosts_written(settings, monkeypatch):
     backend = make_backend(settings, monkeypatch, FakeKind(), docker)
     notes: list[str] = []
     backend.prepare(load_stack("web", STACKS), notes)
+    return backend, docker, notes
+
+
+def test_mirror_joins_kind_network_and_hosts_written(settings, monkeypatch):
+    mirror = Mirror("mirror", "compose", "127.0.0.1", 5000, "", "c0ffee")
+    backend, docker, notes = prepare_with_mirror(settings, monkeypatch, mirror)
 
     docker.network.connect.assert_called_once_with("kind", "c0ffee")
     hosts = (backend.certs_dir / "docker.io" / "hosts.toml").read_text()
@@ -567,13 +574,7 @@ def test_unrecorded_stack_defaults_to_compose(settings, monkeypatch):
 
 def test_mirror_on_swarm_not_used(settings, monkeypatch):
     mirror = Mirror("mirror", "swarm", "127.0.0.1", 5000, "", "task1")
-    monkeypatch.setattr(
-        "playground.mirror.find_mirror", lambda settings, stack_name=None: mirror
-    )
-    docker = fake_docker()
-    backend = make_backend(settings, monkeypatch, FakeKind(), docker)
-    notes: list[str] = []
-    backend.prepare(load_stack("web", STACKS), notes)
+    backend, docker, notes = prepare_with_mirror(settings, monkeypatch, mirror)
     docker.network.connect.assert_not_called()
     assert list(backend.certs_dir.glob("*/hosts.toml")) == []
     assert any("do not use the mirror of stack mirror on swarm" in n for n in notes)
