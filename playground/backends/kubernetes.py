@@ -170,8 +170,10 @@ class KubernetesBackend:
         if volumes or not claims:
             client.delete_namespace(namespace, NAMESPACE_DELETE_TIMEOUT)
             return DownResult(was_up=True, removed_volumes=claims if volumes else [])
-        client.delete_labelled(namespace, f"{STACK_LABEL}={stack.name}", REMOVED_KINDS)
-        return DownResult(was_up=True, kept_volumes=claims)
+        # A namespace left with claims only, by an earlier down, is not up.
+        selector = f"{STACK_LABEL}={stack.name}"
+        deleted = client.delete_labelled(namespace, selector, REMOVED_KINDS)
+        return DownResult(was_up=bool(deleted), kept_volumes=claims)
 
     # Inspection
 

@@ -376,7 +376,9 @@ def test_down_deletes_namespace_without_claims(settings, monkeypatch):
 
 def test_down_keeps_claims_without_volumes(settings, monkeypatch):
     backend, client = backend_with_namespace(settings, monkeypatch, ["db-data"])
+    client.delete_labelled.return_value = ["StatefulSet/db", "Deployment/web"]
     result = backend.down(load_stack("web", STACKS), volumes=False)
+    assert result.was_up is True
     assert result.kept_volumes == ["db-data"]
     client.delete_namespace.assert_not_called()
     kinds = client.delete_labelled.call_args.args[2]
@@ -578,3 +580,11 @@ def test_mirror_on_swarm_not_used(settings, monkeypatch):
     docker.network.connect.assert_not_called()
     assert list(backend.certs_dir.glob("*/hosts.toml")) == []
     assert any("do not use the mirror of stack mirror on swarm" in n for n in notes)
+
+
+def test_second_down_reports_not_up(settings, monkeypatch):
+    backend, client = backend_with_namespace(settings, monkeypatch, ["db-data"])
+    client.delete_labelled.return_value = []
+    result = backend.down(load_stack("web", STACKS), volumes=False)
+    assert result.was_up is False
+    assert result.kept_volumes == ["db-data"]
