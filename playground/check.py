@@ -57,6 +57,8 @@ def describe(check: HealthCheck) -> str:
         return f"access log reaches {check.sink}"
     if check.kind == "registry":
         return f"pull {check.probe} through the registry"
+    if check.kind == "harbor":
+        return f"Harbor API, pull {check.probe} through project {check.project}"
     return f"mysql login as {check.user}"
 
 
@@ -88,6 +90,8 @@ def probe(
         return probe_log_pipeline(check, host, port, read_logs, timeout)
     if check.kind == "registry":
         return probe_registry(check, host, port, max(timeout, REGISTRY_TIMEOUT))
+    if check.kind == "harbor":
+        return probe_harbor(check, host, port, max(timeout, REGISTRY_TIMEOUT))
     raise ValueError(f"unknown check kind {check.kind!r}")
 
 
@@ -145,10 +149,10 @@ def probe_log_pipeline(
 
 
 def probe_registry(check: HealthCheck, host: str, port: int, timeout: float) -> Verdict:
-    """Require the registry API to answer, pull the probe image through it
+    """Require the registry API to respond, pull the probe image through it
     with every blob's digest verified, and find its repository in the catalog.
 
-    A registry that answers "unknown" for the probe has neither a copy nor
+    A registry that returns "unknown" for the probe has neither a copy nor
     an upstream that serves it, which waiting does not change: the verdict
     is fatal.
     """
@@ -187,6 +191,69 @@ def probe_registry(check: HealthCheck, host: str, port: int, timeout: float) -> 
         True,
         f"pulled {check.probe} ({pulled.blobs} blobs, {format_size(pulled.size)}, "
         f"{pulled.seconds:.1f} s); {repository} is in the catalog",
+    )
+
+
+def probe_harbor(check: HealthCheck, host: str, port: int, timeout: float) -> Verdict:
+    """Require Harbor's API to report every component healthy. Once the
+    proxy-cache project exists, also pull the probe image through it
+    anonymously and find its repository in the project.
+
+    ``up`` creates the project after Harbor is ready, so before that a
+    healthy API passes on its own, and the detail says so.
+    """
+    from playground.errors import PlaygroundError
+    from playground.harbor import HarborClient
+
+    name = describe(check)
+    client = HarborClient(host, port, timeout=timeout)
+    try:
+        health = client.health()
+        project = client.find_project(check.project)
+    except PlaygroundError as error:
+        return Verdict(check.service, name, False, f"Harbor API on {host}:{port}: {error}")
+    if health.get("status") != "healthy":
+        sick = [c.get("name") for c in health.get("components") or [] if c.get("status") != "healthy"]
+        detail = f"Harbor reports {health.get('status')}; components not healthy: "
+        return Verdict(check.service, name, False, detail + (", ".join(map(str, sick)) or "none listed"))
+    if project is None:
+        return Verdict(
+            check.service,
+            name,
+            True,
+            f"Harbor API healthy; project {check.project} not created yet, so nothing was pulled",
+        )
+    return _pull_through_project(check, client, host, port, timeout)
+
+
+def _pull_through_project(
+    check: HealthCheck, client, host: str, port: int, timeout: float
+) -> Verdict:
+    from playground.errors import PlaygroundError
+    from playground.registry import RegistryClient, RegistryError, format_size
+
+    name = describe(check)
+    repository, _, tag = check.probe.rpartition(":")
+    relocated = f"{check.project}/{repository}"
+    try:
+        pulled = RegistryClient(host, port, timeout).pull(relocated, tag)
+        stored = client.repository_names(check.project)
+    except RegistryError as error:
+        detail = f"pulling {relocated}:{tag} failed: {error}"
+        return Verdict(check.service, name, False, detail, fatal=error.status == 404)
+    except (OSError, http.client.HTTPException, ValueError, PlaygroundError) as error:
+        return Verdict(check.service, name, False, f"pulling {relocated}:{tag} failed: {error}")
+    if relocated not in stored:
+        return Verdict(
+            check.service, name, False, f"pulled {relocated}:{tag}, but project "
+            f"{check.project} does not list {relocated}"
+        )
+    return Verdict(
+        check.service,
+        name,
+        True,
+        f"Harbor API healthy; pulled {relocated}:{tag} ({pulled.blobs} blobs, "
+        f"{format_size(pulled.size)}, {pulled.seconds:.1f} s), listed in project {check.project}",
     )
 
 
