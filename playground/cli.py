@@ -287,6 +287,8 @@ def up(
                 data["mirror"] = render.served_data(pulls.mirror, served)
             if advice:
                 data["advice"] = advice
+            if report.setup:
+                data["setup"] = report.setup
             render.print_json(data)
             return
         render.print_report(report)
@@ -296,6 +298,8 @@ def up(
             render.info(f"{stack.name} is up on {backend.name} and healthy ({elapsed:.1f} s)")
         else:
             render.info(f"{stack.name} was already up on {backend.name}; nothing changed")
+        for line in report.setup:
+            render.info(line)
         for line in advice:
             render.info(line)
 
@@ -358,7 +362,10 @@ def _mirror_advice(settings, stack) -> list[str]:
     )
 
     found = find_mirror(settings, stack.name)
-    return engine_advice(found, upstream_of(stack), registry_config())
+    # A mirror configured by its setup action (harbor) takes the upstream
+    # from the settings rather than from its stack file.
+    upstream = upstream_of(stack) or settings.mirror_upstream
+    return engine_advice(found, upstream, registry_config())
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 PASSWORD_BYTES = 24
@@ -24,13 +25,23 @@ def ensure_secrets(stack_state_dir: Path, names: list[str]) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
 
-    paths = {}
-    for name in names:
-        path = folder / name
-        if not path.exists():
-            _write_private(path, secrets.token_urlsafe(PASSWORD_BYTES))
-        paths[name] = path
-    return paths
+    return {name: ensure_secret(stack_state_dir, name, generate_password) for name in names}
+
+
+def ensure_secret(stack_state_dir: Path, name: str, generate: Callable[[], str]) -> Path:
+    """Create the secret file ``name`` from ``generate()`` unless it exists,
+    and return its path. For values whose form another program fixes, such
+    as a key of exactly 16 characters or a PEM-encoded private key."""
+    folder = secrets_dir(stack_state_dir)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / name
+    if not path.exists():
+        _write_private(path, generate())
+    return path
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(PASSWORD_BYTES)
 
 
 def read_secret(stack_state_dir: Path, name: str) -> str | None:

@@ -62,3 +62,18 @@ class WaitTimeout(PlaygroundError):
 
 class Unhealthy(PlaygroundError):
     """A stack whose services or health checks failed."""
+
+
+class HttpError(PlaygroundError):
+    """An HTTP API that returned an error status, with the request's method
+    and path, the status and the start of the response body."""
+
+    def __init__(
+        self, method: str, path: str, status: int, body: str, *, hint: str | None = None
+    ):
+        message = f"{method} {path} returned HTTP {status}"
+        super().__init__(message, hint=hint, details=body[:500].strip())
+        self.method = method
+        self.path = path
+        self.status = status
+        self.body = body

@@ -11,6 +11,7 @@ from playground.credentials import ensure_secrets, read_secret
 from playground.errors import Unhealthy
 from playground.readiness import Progress, ServiceReport, check_stack, wait_until_ready
 from playground.settings import Settings
+from playground.setup import setup_action
 from playground.stack import Stack
 
 
@@ -22,6 +23,7 @@ class StackReport:
     backend: str
     services: list[ServiceReport] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    setup: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -39,7 +41,13 @@ def up(
 
     Services start in the backend's phases: each phase is deployed, with
     later services held back, and must be ready before the next one starts.
+    A stack's setup action (``x-playground.setup``) prepares files before
+    the first phase and configures the stack once all are ready. The checks
+    then run again, because they may prove what the setup configured.
     """
+    action = setup_action(stack)
+    if action is not None:
+        stack = action.prepare(stack, backend.name, settings)
     state_dir = settings.stack_state_dir(stack.name)
     secret_files = ensure_secrets(state_dir, stack.generated_secrets)
     known = passwords(stack, settings)
@@ -61,7 +69,15 @@ def up(
         reports = wait_until_ready(
             stack, backend, known, remaining, progress, list(started), limit=settings.timeout
         )
-    return total, StackReport(stack, backend.name, reports, total.notes)
+
+    setup_lines: list[str] = []
+    if action is not None:
+        setup_lines = action.configure(stack, backend, settings)
+        remaining = max(deadline - time.monotonic(), 0.0)
+        reports = wait_until_ready(
+            stack, backend, known, remaining, progress, limit=settings.timeout
+        )
+    return total, StackReport(stack, backend.name, reports, total.notes, setup_lines)
 
 
 def check(stack: Stack, backend: Backend, settings: Settings) -> StackReport:

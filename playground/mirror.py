@@ -95,12 +95,18 @@ def check_upstream_url(url: str) -> str:
 def with_upstream(stack: Stack, url: str | None) -> Stack:
     """Return ``stack`` with its mirror pointed at the upstream ``url``.
 
-    None keeps the stack's own upstream. Raises UsageError for a stack that
-    serves no mirror with a configurable upstream.
+    None keeps the stack's own upstream. A mirror without an upstream
+    variable whose stack has a setup action (harbor) gets the upstream from
+    that action, which reads it from the settings, so the stack is returned
+    as it is. Raises UsageError for a stack that serves no mirror with a
+    configurable upstream.
     """
     if url is None:
         return stack
     spec = stack.mirror
+    if spec is not None and spec.upstream_variable is None and stack.setup is not None:
+        check_upstream_url(url)
+        return stack
     if spec is None or spec.upstream_variable is None:
         raise UsageError(
             f"stack {stack.name} serves no registry mirror with a configurable upstream",
@@ -230,7 +236,8 @@ def engine_advice(
     """Return what to tell the user about the engine and a mirror just up.
 
     The engine's ``registry-mirrors`` setting applies to Docker Hub pulls
-    only, so it is suggested only for a mirror of Docker Hub.
+    only, and takes a registry's root, so it is suggested only for a mirror
+    of Docker Hub that serves at its root (not for Harbor's project path).
     """
     upstream = upstream or DOCKER_HUB_URL
     lines = [
@@ -241,6 +248,12 @@ def engine_advice(
         "pull a stack's images through it with: playground up STACK --mirror",
     ]
     if upstream.rstrip("/") != DOCKER_HUB_URL:
+        return lines
+    if mirror.path:
+        lines.append(
+            f"the engine's registry-mirrors setting cannot use it, since it serves under "
+            f"{mirror.prefix}/ rather than at a registry's root"
+        )
         return lines
 
     url = f"http://{mirror.address}"
@@ -362,6 +375,15 @@ class PullRecord:
         return rows
 
     def _catalog(self) -> set[str]:
+        if self.mirror.path:
+            # A mirror under a path is a Harbor project: Harbor serves
+            # /v2/_catalog to administrators only, and lists a public
+            # project's repositories to anyone through its own API.
+            from playground.harbor import HarborClient
+
+            client = HarborClient(self.mirror.host, self.mirror.port)
+            return set(client.repository_names(self.mirror.path))
+
         from playground.registry import RegistryClient
 
         return set(RegistryClient(self.mirror.host, self.mirror.port).catalog())

@@ -3,8 +3,11 @@ which Docker's registry API v2 became): the calls that prove a registry
 mirror works and report what it holds.
 
 Plain HTTP only, since playground's registries listen on the host's loopback
-address. Anonymous access only: a registry that demands a token answers 401,
-which is reported as it is.
+address. Anonymous access only. A registry may return 401 with a bearer
+challenge (``WWW-Authenticate: Bearer realm=...,service=...,scope=...``), as
+Harbor does even for public projects. The client then requests an anonymous
+token from the realm and sends the request again with that token. Any other
+401 is reported as it is.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import hashlib
 import http.client
 import json
 import platform
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -29,6 +33,7 @@ MANIFEST_TYPES = (
 CATALOG_PAGE = 1000
 _CHUNK = 1 << 16
 _ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
+_CHALLENGE_PARAMETER = re.compile(r'(\w+)="([^"]*)"')
 
 
 class RegistryError(Exception):
@@ -98,6 +103,7 @@ class RegistryClient:
         self.host = host
         self.port = port
         self.timeout = timeout
+        self._token: str | None = None
 
     def ping(self) -> None:
         """Require the API base endpoint, ``GET /v2/``, to answer 200."""
@@ -154,10 +160,8 @@ class RegistryClient:
         if algorithm != "sha256":
             raise ValueError(f"unsupported digest algorithm in {digest}")
         path = f"/v2/{repository}/blobs/{digest}"
-        connection = self._connection()
+        connection, response = self._open(path)
         try:
-            connection.request("GET", path)
-            response = connection.getresponse()
             if response.status != 200:
                 raise RegistryError("GET", path, response.status, response.read())
             hasher = hashlib.sha256()
@@ -172,11 +176,8 @@ class RegistryClient:
         return size
 
     def _get(self, path: str, accept: str | None = None) -> _Response:
-        connection = self._connection()
-        headers = {"Accept": accept} if accept else {}
+        connection, response = self._open(path, accept)
         try:
-            connection.request("GET", path, headers=headers)
-            response = connection.getresponse()
             body = response.read()
         finally:
             connection.close()
@@ -185,8 +186,87 @@ class RegistryClient:
         lowered = {key.lower(): value for key, value in response.getheaders()}
         return _Response(response.status, lowered, body)
 
+    def _open(
+        self, path: str, accept: str | None = None
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send ``GET path`` and return the open connection and response.
+
+        After a 401 with a bearer challenge, the request is sent once more
+        with a token for the challenge's scope. The caller reads the response
+        and closes the connection.
+        """
+        connection, response = self._send(path, accept)
+        if response.status != 401:
+            return connection, response
+        challenge = bearer_challenge(response.getheader("WWW-Authenticate", ""))
+        if challenge is None:
+            return connection, response
+
+        response.read()
+        connection.close()
+        self._token = self._fetch_token(challenge)
+        return self._send(path, accept)
+
+    def _send(
+        self, path: str, accept: str | None
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        headers = {"Accept": accept} if accept else {}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        connection = self._connection()
+        try:
+            connection.request("GET", path, headers=headers)
+            return connection, connection.getresponse()
+        except BaseException:
+            connection.close()
+            raise
+
+    def _fetch_token(self, challenge: dict[str, str]) -> str:
+        """Request an anonymous token from the challenge's realm.
+
+        The realm must be a plain-HTTP URL on this registry's own host, so
+        no request leaves for another machine. Raises ValueError for any
+        other realm and RegistryError when the token service rejects the
+        request.
+        """
+        realm = urlsplit(challenge["realm"])
+        if realm.scheme != "http" or realm.hostname != self.host:
+            raise ValueError(
+                f"the registry at {self.host}:{self.port} sends token requests to "
+                f"{challenge['realm']}; only a plain-HTTP realm on {self.host} is supported"
+            )
+        query = {key: challenge[key] for key in ("service", "scope") if key in challenge}
+        path = realm.path + ("?" + urlencode(query) if query else "")
+        connection = http.client.HTTPConnection(
+            realm.hostname, realm.port or 80, timeout=self.timeout
+        )
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RegistryError("GET", path, response.status, body)
+        document = json.loads(body)
+        token = document.get("token") or document.get("access_token")
+        if not token:
+            raise ValueError(f"the token service at {challenge['realm']} returned no token")
+        return str(token)
+
     def _connection(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+
+def bearer_challenge(header: str) -> dict[str, str] | None:
+    """Return the parameters of a ``WWW-Authenticate: Bearer ...`` header
+    (``realm``, and ``service`` and ``scope`` where given), or None for any
+    other scheme or a challenge without a realm."""
+    scheme, _, parameters = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    found = dict(_CHALLENGE_PARAMETER.findall(parameters))
+    return found if "realm" in found else None
 
 
 def _platform_entry(index: dict[str, Any], os_name: str, architecture: str) -> dict:

@@ -5,7 +5,9 @@ backend starts from its Compose part. The ``x-playground`` section adds what
 Compose has no word for: a description, the health checks that prove the
 stack works, and which top-level secrets playground generates
 (``x-playground-generate``). A stack that serves a registry mirror says so
-in ``x-playground.mirror``, which ``playground up --mirror`` looks for.
+in ``x-playground.mirror``, which ``playground up --mirror`` looks for. A
+stack that needs work Compose cannot express, before it starts or once it is
+ready, names a known setup action in ``x-playground.setup``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import yaml
 from playground.errors import ConfigError, UsageError
 
 STACK_FILE = "compose.yaml"
-CHECK_KINDS = ("http", "mysql", "tcp", "log_pipeline", "registry")
+CHECK_KINDS = ("http", "mysql", "tcp", "log_pipeline", "registry", "harbor")
+# Setup actions that ``x-playground.setup`` may name; playground.setup runs them.
+SETUP_ACTIONS = ("harbor",)
 _PORT_SHORT = re.compile(
     r"^(?:(?P<ip>\[[0-9a-fA-F:]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(?P<host>\d+):)?(?P<container>\d+)"
     r"(?:/(?P<protocol>tcp|udp))?$"
@@ -49,6 +53,7 @@ class HealthCheck:
     sink: str | None = None
     within: float = 10.0
     probe: str | None = None
+    project: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class Stack:
     checks: list[HealthCheck] = field(default_factory=list)
     generated_secrets: list[str] = field(default_factory=list)
     mirror: MirrorSpec | None = None
+    setup: str | None = None
 
     @property
     def directory(self) -> Path:
@@ -183,6 +189,14 @@ def parse_stack(file: Path, name: str) -> Stack:
     generated = _parse_secrets(file, document.get("secrets") or {})
     checks = _parse_checks(file, meta.get("checks") or [], services, generated)
     mirror = _parse_mirror(file, meta.get("mirror"), services)
+    setup = meta.get("setup")
+    _expect(
+        setup is None or setup in SETUP_ACTIONS,
+        file,
+        "x-playground.setup",
+        "one of the setup actions: " + ", ".join(SETUP_ACTIONS),
+        setup,
+    )
     stack = Stack(
         name=name,
         file=file,
@@ -191,6 +205,7 @@ def parse_stack(file: Path, name: str) -> Stack:
         checks=checks,
         generated_secrets=generated,
         mirror=mirror,
+        setup=setup,
     )
     published = {(p.service, p.container_port) for p in stack.published_ports()}
     if mirror is not None:
@@ -329,7 +344,7 @@ def _parse_check(
     _expect(_is_port(port), file, f"{where}.port", "a container port number", port)
     if kind == "tcp":
         return HealthCheck(service, kind, port)
-    if kind == "registry":
+    if kind in ("registry", "harbor"):
         probe = options.get("probe")
         _expect(
             isinstance(probe, str) and _REPOSITORY_TAG.match(probe) is not None,
@@ -338,7 +353,17 @@ def _parse_check(
             "a repository and tag in the registry, such as library/busybox:1.37.0",
             probe,
         )
-        return HealthCheck(service, kind, port, probe=probe)
+        if kind == "registry":
+            return HealthCheck(service, kind, port, probe=probe)
+        project = options.get("project")
+        _expect(
+            isinstance(project, str) and _REPOSITORY_TAG.match(f"{project}:x") is not None,
+            file,
+            f"{where}.project",
+            "the name of the Harbor proxy-cache project, such as dockerhub",
+            project,
+        )
+        return HealthCheck(service, kind, port, probe=probe, project=project)
     if kind == "log_pipeline":
         within = options.get("within", 10)
         _expect(

@@ -32,7 +32,7 @@ def test_stacks_json_lists_web():
     result = runner.invoke(app, ["stacks", "--json"])
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
-    assert [row["name"] for row in rows] == ["logging", "mirror", "web"]
+    assert [row["name"] for row in rows] == ["harbor", "logging", "mirror", "web"]
     assert rows[0]["backends"] == ["compose", "swarm", "kind", "kubernetes"]
 
 
