@@ -250,7 +250,8 @@ class KindBackend(KubernetesBackend):
                     continue
             kind_cli.load_image(self.cluster, image)
             notes.append(
-                f"loaded {image} into the kind nodes (it exists only in the local engine)"
+                f"loaded {image} into the kind nodes, which kind skips for nodes "
+                "that have it (it exists only in the local engine)"
             )
         return notes
 
