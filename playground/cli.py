@@ -253,6 +253,7 @@ def up(
 ) -> None:
     """Bring a stack up, wait until its health checks pass, and show its endpoints."""
     from playground import lifecycle, render
+    from playground.lock import stack_lock
 
     with _handled(stack_name):
         settings, stack, backend = _context(
@@ -272,11 +273,12 @@ def up(
                 settings, stack, backend.name, mirror_stack, context=context, nodes=nodes
             )
         started = time.monotonic()
-        render.info(f"bringing {stack.name} up on {backend.name}")
-        with render.WaitDisplay(stack.name) as display:
-            result, report = lifecycle.up(
-                stack, backend, settings, display, notify=render.warning
-            )
+        with stack_lock(settings.state_dir, stack.name):
+            render.info(f"bringing {stack.name} up on {backend.name}")
+            with render.WaitDisplay(stack.name) as display:
+                result, report = lifecycle.up(
+                    stack, backend, settings, display, notify=render.warning
+                )
         elapsed = time.monotonic() - started
         served = pulls.served() if pulls else None
         advice = _mirror_advice(settings, stack)
@@ -397,19 +399,21 @@ def down(
     """Take a stack down. Named volumes are kept unless --volumes is given."""
     from playground import render
     from playground.errors import UsageError
+    from playground.lock import stack_lock
 
     with _handled(stack_name):
-        _settings, stack, backend = _context(stack_name, on, context=context)
+        settings, stack, backend = _context(stack_name, on, context=context)
         if leave_swarm and backend.name != "swarm":
             raise UsageError("--leave-swarm goes with --on swarm")
         if cluster and backend.name != "kind":
             raise UsageError("--cluster goes with --on kind")
-        if leave_swarm:
-            result = backend.down(stack, volumes=volumes, leave_swarm=True)
-        elif cluster:
-            result = backend.down(stack, volumes=volumes, delete_cluster=True)
-        else:
-            result = backend.down(stack, volumes=volumes)
+        with stack_lock(settings.state_dir, stack.name):
+            if leave_swarm:
+                result = backend.down(stack, volumes=volumes, leave_swarm=True)
+            elif cluster:
+                result = backend.down(stack, volumes=volumes, delete_cluster=True)
+            else:
+                result = backend.down(stack, volumes=volumes)
         if json_output:
             render.print_json(
                 {

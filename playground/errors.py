@@ -77,3 +77,7 @@ class HttpError(PlaygroundError):
         self.path = path
         self.status = status
         self.body = body
+
+
+class StackBusy(PlaygroundError):
+    """Another playground command is bringing the same stack up or down."""

@@ -136,3 +136,27 @@ def test_interrupted_up_is_finished_by_next_up(playground):
     down = playground("down", "web", "--volumes")
     assert down.exit_code == 0, down.output
     assert project_resources(PROJECT) == {"containers": [], "networks": [], "volumes": []}
+
+
+def test_concurrent_up_names_holder(playground):
+    first = subprocess.Popen(
+        [sys.executable, "-m", "playground", "up", "web"],
+        env=playground.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lock = playground.state_dir / "locks" / "web.lock"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (lock.exists() and lock.read_text()):
+        time.sleep(0.05)
+
+    second = playground("up", "web")
+    _, first_stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, first_stderr
+    assert second.exit_code == 1, second.output
+    assert "stack web is busy" in second.stderr
+    assert f"process {first.pid}" in second.stderr
+    assert "'playground up web'" in second.stderr
+
+    assert playground("up", "web").exit_code == 0
