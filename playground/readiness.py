@@ -80,6 +80,8 @@ def _evaluate_service(
         report.summary = "no container"
         report.fatal = True
         return report
+    if service in stack.one_shot_services:
+        return _one_shot_report(report, state)
     if not state.running:
         report.summary = state.detail or state.status
         report.fatal = state.stopped_for_good
@@ -104,6 +106,21 @@ def _evaluate_service(
     else:
         report.ok = True
         report.summary = "; ".join(v.detail for v in report.verdicts) or _running(state)
+    return report
+
+
+def _one_shot_report(report: ServiceReport, state: ServiceState) -> ServiceReport:
+    """Judge a service that runs once: ready when it exited with code 0."""
+    if state.status != "exited":
+        report.summary = state.detail or f"{state.status}, runs once"
+        report.fatal = state.status in ("dead", "crash-looping")
+        return report
+    if state.exit_code != 0:
+        report.summary = f"{state.detail}; it runs once and must exit with code 0"
+        report.fatal = True
+        return report
+    report.ok = True
+    report.summary = "completed (exit code 0)"
     return report
 
 

@@ -102,6 +102,20 @@ class Stack:
     def services(self) -> list[str]:
         return list(self.compose["services"])
 
+    @property
+    def one_shot_services(self) -> set[str]:
+        """Services that run once and exit: those another service depends on
+        with ``condition: service_completed_successfully``, Compose's term."""
+        found = set()
+        for spec in self.compose["services"].values():
+            depends_on = spec.get("depends_on")
+            if not isinstance(depends_on, dict):
+                continue
+            for dependency, options in depends_on.items():
+                if (options or {}).get("condition") == "service_completed_successfully":
+                    found.add(dependency)
+        return found
+
     def images(self) -> dict[str, str]:
         """Return the image reference of each service."""
         return {name: spec["image"] for name, spec in self.compose["services"].items()}

@@ -57,6 +57,8 @@ class ServiceState:
     detail: str = ""
     endpoints: list[Endpoint] = field(default_factory=list)
     instance_ids: list[str] = field(default_factory=list)
+    # The exit code of a stopped container, where the backend reports one.
+    exit_code: int | None = None
 
     @property
     def running(self) -> bool:

@@ -103,7 +103,7 @@ class ComposeBackend:
         before = self._containers(client, stack)
         # python-on-whales re-inspects a container when an attribute is read
         # later, so the state before ``up`` is copied out now.
-        before_state = [(c.id, c.state.running) for c in before]
+        before_state = [(c.id, _settled(c, stack)) for c in before]
 
         ensure_free(
             _host_bindings(document),
@@ -235,6 +235,7 @@ def _service_state(service: str, containers: list[Container]) -> ServiceState:
     health = worst_health(healths)
 
     detail = ""
+    exit_code = None
     stopped = [c for c in containers if c.state.status != "running"]
     looping = [c for c in stopped if _crash_looping(c)]
     if looping:
@@ -248,7 +249,8 @@ def _service_state(service: str, containers: list[Container]) -> ServiceState:
         first = stopped[0]
         detail = f"container {first.name} is {first.state.status}"
         if first.state.status in ("exited", "dead"):
-            detail += f" (exit code {first.state.exit_code})"
+            exit_code = first.state.exit_code
+            detail += f" (exit code {exit_code})"
         if first.state.error:
             detail += f": {first.state.error}"
 
@@ -259,6 +261,20 @@ def _service_state(service: str, containers: list[Container]) -> ServiceState:
         detail=detail,
         endpoints=_endpoints(containers),
         instance_ids=[container.id for container in containers],
+        exit_code=exit_code,
+    )
+
+
+def _settled(container: Container, stack: Stack) -> bool:
+    """True for a container that runs, or that belongs to a one-shot service
+    and exited with code 0, as it should."""
+    if container.state.running:
+        return True
+    service = container.config.labels.get(SERVICE_LABEL)
+    return (
+        service in stack.one_shot_services
+        and container.state.status == "exited"
+        and container.state.exit_code == 0
     )
 
 

@@ -102,13 +102,30 @@ def test_stack_definition(stack):
 def test_images_pinned_to_one_release(stack):
     images = stack.images()
     assert set(images) == {
-        "registry", "registryctl", "postgresql", "redis", "core", "portal",
-        "jobservice", "proxy",
+        "volume-owner", "registry", "registryctl", "postgresql", "redis", "core",
+        "portal", "jobservice", "proxy",
     }
     for image in images.values():
         repository, tag = image.split(":")
         assert repository.startswith("goharbor/")
         assert tag == "v2.14.4"
+
+
+def test_volume_owner_runs_first(stack):
+    services = stack.compose["services"]
+    assert stack.one_shot_services == {"volume-owner"}
+    assert services["volume-owner"]["cap_add"] == ["CHOWN"]
+    for name in ("registry", "registryctl", "jobservice"):
+        condition = services[name]["depends_on"]["volume-owner"]["condition"]
+        assert condition == "service_completed_successfully", name
+
+
+def test_services_unprivileged(stack):
+    for name, spec in stack.compose["services"].items():
+        assert spec["cap_drop"] == ["ALL"], name
+        assert spec["security_opt"] == ["no-new-privileges:true"], name
+        if name != "volume-owner":
+            assert "user" not in spec, name
 
 
 def test_secrets_private_and_formed(prepared, settings):
