@@ -226,7 +226,11 @@ def token_certificate(key_pem: str) -> str:
 
 def write_generated(state_dir: Path, values: dict[str, str], external_url: str) -> Path:
     """Write every generated file into ``generated/`` of the state folder
-    and return that folder (mode 0700)."""
+    and return that folder (mode 0700).
+
+    A file whose content is still valid stays as it is, so a second ``up``
+    changes no file that a running container has mounted.
+    """
     folder = state_dir / GENERATED
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
@@ -235,8 +239,12 @@ def write_generated(state_dir: Path, values: dict[str, str], external_url: str) 
 
     # Files that Harbor's containers read through a bind mount.
     mounted = {
-        "registry/passwd": htpasswd_line(REGISTRY_USER, values["harbor_registry_password"]),
-        "registry/root.crt": token_certificate(values[_TOKEN_KEY]),
+        "registry/passwd": _passwd_text(
+            folder / "registry/passwd", values["harbor_registry_password"]
+        ),
+        "registry/root.crt": _certificate_text(
+            folder / "registry/root.crt", values[_TOKEN_KEY]
+        ),
         "core/private_key.pem": values[_TOKEN_KEY],
         "core/secretkey": values["harbor_secret_key"],
     }
@@ -246,9 +254,47 @@ def write_generated(state_dir: Path, values: dict[str, str], external_url: str) 
     return folder
 
 
+def _passwd_text(path: Path, password: str) -> str:
+    """Return the htpasswd file at ``path`` if it still matches
+    ``password``, else a new one (bcrypt salts differ on every hash)."""
+    import bcrypt
+
+    if path.exists():
+        old = path.read_text()
+        user, _, hashed = old.strip().partition(":")
+        try:
+            matches = bcrypt.checkpw(password.encode(), hashed.encode())
+        except ValueError:
+            matches = False
+        if user == REGISTRY_USER and matches:
+            return old
+    return htpasswd_line(REGISTRY_USER, password)
+
+
+def _certificate_text(path: Path, key_pem: str) -> str:
+    """Return the certificate at ``path`` if it is for ``key_pem``'s public
+    key, else a new self-signed one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    if path.exists():
+        old = path.read_text()
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+        try:
+            public = x509.load_pem_x509_certificate(old.encode()).public_key()
+        except ValueError:
+            return token_certificate(key_pem)
+        if public.public_numbers() == key.public_key().public_numbers():
+            return old
+    return token_certificate(key_pem)
+
+
 def _write(path: Path, text: str) -> None:
-    """Replace ``path`` with a file of mode 0600 holding ``text``."""
+    """Replace ``path`` with a file of mode 0600 that contains ``text``,
+    unless it contains ``text`` already."""
     path.parent.mkdir(exist_ok=True, mode=0o700)
+    if path.exists() and path.read_text() == text:
+        return
     temporary = path.with_name(path.name + ".new")
     temporary.unlink(missing_ok=True)
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -157,6 +157,41 @@ def test_secrets_reused(stack, prepared, settings):
     assert after == before
 
 
+def test_second_prepare_rewrites_nothing(stack, prepared, settings):
+    folder = state(settings) / "generated"
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    before = {path: (path.stat().st_ino, path.read_text()) for path in files}
+
+    HarborSetup().prepare(stack, "compose", settings)
+
+    after = {path: (path.stat().st_ino, path.read_text()) for path in files}
+    assert after == before
+
+
+def test_stale_passwd_replaced(stack, prepared, settings):
+    passwd = state(settings) / "generated" / "registry" / "passwd"
+    passwd.write_text("harbor_registry_user:$2b$05$" + "x" * 53 + "\n")
+
+    HarborSetup().prepare(stack, "compose", settings)
+
+    hashed = passwd.read_text().strip().split(":", 1)[1]
+    password = secret(settings, "harbor_registry_password")
+    assert bcrypt.checkpw(password.encode(), hashed.encode())
+
+
+def test_invalid_certificate_replaced(stack, prepared, settings):
+    certificate = state(settings) / "generated" / "registry" / "root.crt"
+    certificate.write_text("not a certificate\n")
+
+    HarborSetup().prepare(stack, "compose", settings)
+
+    loaded = x509.load_pem_x509_certificate(certificate.read_bytes())
+    key = serialization.load_pem_private_key(
+        secret(settings, "harbor_token_key.pem").encode(), password=None
+    )
+    assert loaded.public_key().public_numbers() == key.public_key().public_numbers()
+
+
 def test_admin_password_meets_rule():
     for _ in range(50):
         password = admin_password()
