@@ -394,6 +394,15 @@ def down(
         ),
     ] = False,
     context: ContextOption = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="With --volumes or --cluster: delete without asking (needed without "
+            "a terminal).",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Take a stack down. Named volumes are kept unless --volumes is given."""
@@ -408,6 +417,8 @@ def down(
         if cluster and backend.name != "kind":
             raise UsageError("--cluster goes with --on kind")
         with stack_lock(settings.state_dir, stack.name):
+            if (volumes or cluster) and not yes:
+                _confirm_deletion(stack, backend, volumes=volumes, cluster=cluster)
             if leave_swarm:
                 result = backend.down(stack, volumes=volumes, leave_swarm=True)
             elif cluster:
@@ -442,6 +453,35 @@ def down(
                 "kept volumes: " + ", ".join(result.kept_volumes)
                 + " (delete them with --volumes)"
             )
+
+
+def _stdin_is_terminal() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _confirm_deletion(stack, backend, *, volumes: bool, cluster: bool) -> None:
+    """List what ``down`` is about to delete and ask; without a terminal,
+    raise UsageError asking for --yes. Nothing to delete asks nothing."""
+    from playground import render
+    from playground.errors import UsageError
+
+    doomed = [f"volume {name}" for name in backend.volumes(stack)] if volumes else []
+    if cluster:
+        doomed.append(f"the kind cluster {backend.cluster} with every stack and volume in it")
+    if not doomed:
+        return
+    listing = "; ".join(doomed)
+    if not _stdin_is_terminal():
+        raise UsageError(
+            f"down would delete {listing}",
+            hint="confirm with --yes; no terminal is attached to ask",
+        )
+    render.info(f"down {stack.name} deletes, for good: {listing}")
+    if not typer.confirm("delete them?", default=False, err=True):
+        render.info("nothing deleted")
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

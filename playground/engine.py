@@ -163,3 +163,13 @@ def missing_images_error(client: DockerClient, document: dict) -> PrerequisiteEr
         hint="on a machine without registry access, run scripts/build-offline-images "
         "and set PLAYGROUND_IMAGE_MAP to the image map it writes",
     )
+
+
+def existing_volumes(client: DockerClient, label: str, declared: list[str]) -> list[str]:
+    """Return the volumes carrying ``label`` (``KEY=VALUE``) and those of the
+    ``declared`` names that exist, sorted: a stack's volumes, whichever
+    backend created them."""
+    with docker_errors(client):
+        labelled = client.volume.list(filters=[("label", label)])
+        present = [name for name in declared if client.volume.exists(name)]
+    return sorted({volume.name for volume in labelled} | set(present))

@@ -28,6 +28,7 @@ from playground.engine import (
     containers_publishing,
     docker_client,
     docker_errors,
+    existing_volumes,
     missing_images_error,
 )
 from playground.ports import HostBinding, ensure_free
@@ -200,14 +201,15 @@ class ComposeBackend:
             )
         return sorted(containers, key=lambda c: c.name)
 
+    def volumes(self, stack: Stack) -> list[str]:
+        """Return the stack's volumes that exist, which ``down --volumes`` deletes."""
+        return self._volume_names(self._client(stack), stack)
+
     def _volume_names(self, client: DockerClient, stack: Stack) -> list[str]:
         """Return the stack's volumes: those labelled with its project and the
         declared ones that exist, which Swarm may have created."""
-        project = self.project_name(stack)
-        with docker_errors(client):
-            volumes = client.volume.list(filters=[("label", f"{PROJECT_LABEL}={project}")])
-            declared = [n for n in self._declared_volumes(stack) if client.volume.exists(n)]
-        return sorted({volume.name for volume in volumes} | set(declared))
+        label = f"{PROJECT_LABEL}={self.project_name(stack)}"
+        return existing_volumes(client, label, self._declared_volumes(stack))
 
     def _declared_volumes(self, stack: Stack) -> list[str]:
         return declared_volumes(stack, self.project_name(stack))

@@ -289,6 +289,14 @@ class KindBackend(KubernetesBackend):
         record.write_text(self.cluster + "\n")
         return result
 
+    def volumes(self, stack: Stack) -> list[str]:
+        """Return the stack's PersistentVolumeClaims; none without a cluster."""
+        from playground import kind_cli
+
+        if self.cluster not in kind_cli.clusters():
+            return []
+        return super().volumes(stack)
+
     def states(self, stack: Stack) -> dict[str, ServiceState]:
         """Return the states of the stack's services; none without a cluster."""
         from playground import kind_cli

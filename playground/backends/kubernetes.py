@@ -175,6 +175,14 @@ class KubernetesBackend:
         deleted = client.delete_labelled(namespace, selector, REMOVED_KINDS)
         return DownResult(was_up=bool(deleted), kept_volumes=claims)
 
+    def volumes(self, stack: Stack) -> list[str]:
+        """Return the stack's PersistentVolumeClaims, which ``down --volumes`` deletes."""
+        client = self.client()
+        namespace = resource_name(stack.name)
+        if not client.namespace_exists(namespace):
+            return []
+        return client.claims(namespace)
+
     # Inspection
 
     def states(self, stack: Stack) -> dict[str, ServiceState]:

@@ -37,6 +37,7 @@ from playground.engine import (
     containers_publishing,
     docker_client,
     docker_errors,
+    existing_volumes,
     missing_images_error,
     read_retrying,
     stdout_silenced,
@@ -200,12 +201,9 @@ class SwarmBackend:
 
         removed = []
         if volumes:
-            # Declared volumes count too: Compose may have created them.
-            with docker_errors(client):
-                found = client.volume.list(filters=[("label", f"{NAMESPACE_LABEL}={name}")])
-                declared = [n for n in self._declared_volumes(stack) if client.volume.exists(n)]
-                removed = sorted({volume.name for volume in found} | set(declared))
-                if removed:
+            removed = self._volume_names(client, stack)
+            if removed:
+                with docker_errors(client):
                     client.volume.remove(removed)
         kept = self._declared_volumes(stack) if was_up and not volumes else []
         if leave_swarm:
@@ -433,6 +431,15 @@ class SwarmBackend:
             return client.service.list(
                 filters=[("label", f"{NAMESPACE_LABEL}={self.stack_name(stack)}")]
             )
+
+    def volumes(self, stack: Stack) -> list[str]:
+        """Return the stack's volumes that exist, which ``down --volumes`` deletes."""
+        return self._volume_names(docker_client(), stack)
+
+    def _volume_names(self, client: DockerClient, stack: Stack) -> list[str]:
+        # Declared volumes count too: Compose may have created them.
+        label = f"{NAMESPACE_LABEL}={self.stack_name(stack)}"
+        return existing_volumes(client, label, self._declared_volumes(stack))
 
     def _declared_volumes(self, stack: Stack) -> list[str]:
         return declared_volumes(stack, self.stack_name(stack))

@@ -142,4 +142,4 @@ def playground(tmp_path, stack_images):
     yield runner
     for stack in TEST_STACKS:
         for backend in ("compose", "swarm"):
-            runner("down", stack, "--volumes", "--on", backend)
+            runner("down", stack, "--volumes", "--yes", "--on", backend)

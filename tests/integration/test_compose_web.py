@@ -43,7 +43,7 @@ def test_up_check_and_down(playground):
     rows = json.loads(status.stdout)
     assert {"stack": "web", "backend": "compose"}.items() <= rows[0].items()
 
-    down = playground("down", "web", "--volumes")
+    down = playground("down", "web", "--volumes", "--yes")
     assert down.exit_code == 0, down.output
     assert f"{PROJECT}_db-data" in down.stderr
     assert project_resources(PROJECT) == {"containers": [], "networks": [], "volumes": []}
@@ -69,7 +69,7 @@ def test_data_survives_down_until_volumes_removed(playground):
         cursor.execute("SELECT body FROM notes")
         assert cursor.fetchall() == (("kept across down",),)
 
-    assert playground("down", "web", "--volumes").exit_code == 0
+    assert playground("down", "web", "--volumes", "--yes").exit_code == 0
     assert playground("up", "web").exit_code == 0
     with playground.web_database() as connection, connection.cursor() as cursor:
         cursor.execute("SHOW TABLES LIKE 'notes'")
@@ -133,7 +133,7 @@ def test_interrupted_up_is_finished_by_next_up(playground):
     assert up.exit_code == 0, up.output
     assert playground("check", "web").exit_code == 0
 
-    down = playground("down", "web", "--volumes")
+    down = playground("down", "web", "--volumes", "--yes")
     assert down.exit_code == 0, down.output
     assert project_resources(PROJECT) == {"containers": [], "networks": [], "volumes": []}
 
@@ -160,3 +160,13 @@ def test_concurrent_up_names_holder(playground):
     assert "'playground up web'" in second.stderr
 
     assert playground("up", "web").exit_code == 0
+
+
+def test_down_volumes_without_yes_keeps_data(playground):
+    assert playground("up", "web").exit_code == 0
+
+    refused = playground("down", "web", "--volumes")
+    assert refused.exit_code == 2, refused.output
+    assert f"volume {PROJECT}_db-data" in refused.stderr
+    assert project_resources(PROJECT)["volumes"] == [f"{PROJECT}_db-data"]
+    assert len(project_resources(PROJECT)["containers"]) == 2

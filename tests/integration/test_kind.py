@@ -65,7 +65,7 @@ def on_kind(tmp_path, kind_session):
     runner = Playground(tmp_path / "state")
     yield runner
     for stack in ("web", "logging"):
-        runner("down", stack, "--on", "kind", "--volumes")
+        runner("down", stack, "--on", "kind", "--volumes", "--yes")
 
 
 def test_logging_marker_reaches_fluentd(on_kind):

@@ -138,7 +138,7 @@ def relocated_images(playground):
     pulled: list[str] = []
     yield pulled
     for stack in ("web", "mirror"):
-        playground("down", stack, "--volumes")
+        playground("down", stack, "--volumes", "--yes")
     for image in pulled:
         subprocess.run(["docker", "rmi", image], capture_output=True)
 
@@ -186,7 +186,7 @@ def test_down_keeps_cache_until_volumes(playground, upstream, relocated_images):
     assert again.exit_code == 0, again.output
     assert "library/hello" in catalog()
 
-    removed = playground("down", "mirror", "--volumes")
+    removed = playground("down", "mirror", "--volumes", "--yes")
     assert removed.exit_code == 0, removed.output
     assert docker("volume", "ls", "-q", "--filter", f"name={CACHE_VOLUME}") == ""
 

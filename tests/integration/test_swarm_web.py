@@ -71,7 +71,7 @@ def test_data_survives_down_on_swarm(playground):
         cursor.execute("SELECT body FROM notes")
         assert cursor.fetchall() == (("kept on swarm",),)
 
-    down = playground("down", "web", "--on", "swarm", "--volumes")
+    down = playground("down", "web", "--on", "swarm", "--volumes", "--yes")
     assert down.exit_code == 0, down.output
     assert stack_resources() == {"containers": [], "networks": [], "volumes": []}
 

@@ -80,3 +80,73 @@ def test_state_dir_that_is_a_file_exits_2(tmp_path, monkeypatch):
     result = runner.invoke(app, ["up", "web"])
     assert result.exit_code == 2
     assert "is not a directory" in result.output
+
+
+class _FakeBackend:
+    name = "compose"
+
+    def __init__(self, volumes):
+        self._volumes = volumes
+        self.down_calls = []
+
+    def volumes(self, stack):
+        return self._volumes
+
+    def down(self, stack, *, volumes):
+        from playground.backends import DownResult
+
+        self.down_calls.append(volumes)
+        return DownResult(was_up=True, removed_volumes=self._volumes if volumes else [])
+
+
+def _with_backend(monkeypatch, tmp_path, backend):
+    from playground import cli
+    from playground.settings import Settings
+    from playground.stack import load_stack
+
+    monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(tmp_path))
+    settings = Settings.resolve()
+    stack = load_stack("web", settings.stacks_dir)
+    monkeypatch.setattr(cli, "_context", lambda *args, **kwargs: (settings, stack, backend))
+
+
+def test_down_volumes_without_terminal_needs_yes(monkeypatch, tmp_path):
+    backend = _FakeBackend(["playground-web_db-data"])
+    _with_backend(monkeypatch, tmp_path, backend)
+    result = runner.invoke(app, ["down", "web", "--volumes"])
+    assert result.exit_code == 2, result.output
+    assert "down would delete volume playground-web_db-data" in result.output
+    assert "--yes" in result.output
+    assert backend.down_calls == []
+
+
+def test_down_volumes_with_yes_deletes(monkeypatch, tmp_path):
+    backend = _FakeBackend(["playground-web_db-data"])
+    _with_backend(monkeypatch, tmp_path, backend)
+    result = runner.invoke(app, ["down", "web", "--volumes", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert backend.down_calls == [True]
+    assert "deleted volumes: playground-web_db-data" in result.output
+
+
+def test_down_volumes_asks_on_terminal(monkeypatch, tmp_path):
+    backend = _FakeBackend(["playground-web_db-data"])
+    _with_backend(monkeypatch, tmp_path, backend)
+    monkeypatch.setattr("playground.cli._stdin_is_terminal", lambda: True)
+    declined = runner.invoke(app, ["down", "web", "--volumes"], input="n\n")
+    assert declined.exit_code == 1, declined.output
+    assert "deletes, for good: volume playground-web_db-data" in declined.output
+    assert "nothing deleted" in declined.output
+    assert backend.down_calls == []
+
+    accepted = runner.invoke(app, ["down", "web", "--volumes"], input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert backend.down_calls == [True]
+
+
+def test_down_volumes_nothing_to_delete_asks_nothing(monkeypatch, tmp_path):
+    backend = _FakeBackend([])
+    _with_backend(monkeypatch, tmp_path, backend)
+    result = runner.invoke(app, ["down", "web", "--volumes"])
+    assert result.exit_code == 0, result.output
+    assert backend.down_calls == [True]

@@ -7,10 +7,9 @@ from playground.lock import lock_path, stack_lock
 
 
 def test_second_holder_rejected_with_holder_named(tmp_path):
-    with stack_lock(tmp_path, "web"):
-        with pytest.raises(StackBusy) as error:
-            with stack_lock(tmp_path, "web"):
-                pass
+    with stack_lock(tmp_path, "web"), pytest.raises(StackBusy) as error:
+        with stack_lock(tmp_path, "web"):
+            pass
     assert "stack web is busy" in error.value.message
     assert f"process {os.getpid()}" in error.value.message
     assert error.value.exit_code == 1
