@@ -22,6 +22,7 @@ import pytest
 from playground.settings import Settings
 from playground.stack import load_stack
 from tests.integration.conftest import Playground
+
 # The mirror tests' local registry holding the probe image; Harbor reaches it
 # by its container name once it joins Harbor's network.
 from tests.integration.test_mirror import UPSTREAM_CONTAINER, docker, upstream  # noqa: F401
@@ -40,7 +41,9 @@ def harbor_images(docker_engine) -> None:
     missing = [
         image
         for image in images
-        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode
+        if subprocess.run(
+            ["docker", "image", "inspect", image], capture_output=True, check=False
+        ).returncode
     ]
     if not missing:
         return
@@ -69,7 +72,7 @@ def join_when_created(container: str, network: str, limit: float = 120.0) -> thr
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             found = subprocess.run(
-                ["docker", "network", "inspect", network], capture_output=True
+                ["docker", "network", "inspect", network], capture_output=True, check=False
             )
             if found.returncode == 0:
                 docker("network", "connect", network, container)
@@ -85,11 +88,12 @@ def up_harbor(runner: Playground, upstream_url: str) -> subprocess.CompletedProc
     return subprocess.run(
         [sys.executable, "-m", "playground", "up", "harbor", "--upstream", upstream_url,
          "--timeout", "600", "--json"],
-        capture_output=True, text=True, env=runner.env, timeout=900,
+        capture_output=True, text=True, env=runner.env, timeout=900, check=False,
     )
 
 
-def test_harbor_proxy_cache(harbor, upstream):
+@pytest.mark.usefixtures("upstream")
+def test_harbor_proxy_cache(harbor):
     url = f"http://{UPSTREAM_CONTAINER}:5000"
     joined = join_when_created(UPSTREAM_CONTAINER, HARBOR_NETWORK)
 
@@ -109,7 +113,8 @@ def test_harbor_proxy_cache(harbor, upstream):
     assert json.loads(second.stdout)["setup"][0].startswith("reused proxy-cache project")
 
 
-def test_harbor_keeps_volumes(harbor, upstream):
+@pytest.mark.usefixtures("upstream")
+def test_harbor_keeps_volumes(harbor):
     joined = join_when_created(UPSTREAM_CONTAINER, HARBOR_NETWORK)
     assert up_harbor(harbor, f"http://{UPSTREAM_CONTAINER}:5000").returncode == 0
     joined.join()

@@ -20,7 +20,8 @@ from playground.harbor import (
     endpoint_for,
     ensure_proxy_cache,
 )
-from playground.harbor_stack import ADMIN_PASSWORD, HarborSetup
+from playground.harbor_config import ADMIN_PASSWORD
+from playground.harbor_stack import HarborSetup
 from playground.mirror import FROM_UPSTREAM, Mirror, PullRecord, ServedImage
 from playground.settings import Settings
 from playground.stack import HealthCheck, load_stack

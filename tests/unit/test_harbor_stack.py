@@ -16,17 +16,12 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from playground import harbor_stack
+from playground import harbor_config
 from playground.backends.compose import ComposeBackend
 from playground.compose_file import write_document
 from playground.errors import ConfigError, UsageError
-from playground.harbor_stack import (
-    ADMIN_PASSWORD,
-    CONTAINER_UID,
-    HarborSetup,
-    admin_password,
-    external_url,
-)
+from playground.harbor_config import ADMIN_PASSWORD, CONTAINER_UID, admin_password
+from playground.harbor_stack import HarborSetup, external_url
 from playground.imagemap import ImageMap
 from playground.mirror import Mirror, engine_advice, with_upstream
 from playground.settings import Settings
@@ -47,12 +42,12 @@ SECRET_LENGTHS = {
 def token_key():
     """One 2048-bit key for every test: the size does not change the files,
     and generating a 4096-bit key per test would take seconds."""
-    original = harbor_stack.KEY_BITS
-    harbor_stack.KEY_BITS = 2048
+    original = harbor_config.KEY_BITS
+    harbor_config.KEY_BITS = 2048
     try:
-        return harbor_stack.token_key_pem()
+        return harbor_config.token_key_pem()
     finally:
-        harbor_stack.KEY_BITS = original
+        harbor_config.KEY_BITS = original
 
 
 @pytest.fixture
@@ -60,7 +55,7 @@ def settings(tmp_path, monkeypatch, token_key):
     monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("PLAYGROUND_BIND_ADDRESS", raising=False)
     monkeypatch.delenv("PLAYGROUND_MIRROR_UPSTREAM", raising=False)
-    monkeypatch.setattr(harbor_stack, "token_key_pem", lambda: token_key)
+    monkeypatch.setattr(harbor_config, "token_key_pem", lambda: token_key)
     return Settings.resolve()
 
 
@@ -143,8 +138,8 @@ def test_secrets_private_and_formed(prepared, settings):
 
 
 def test_token_key_size_and_form(monkeypatch):
-    monkeypatch.setattr(harbor_stack, "KEY_BITS", 1024)
-    text = harbor_stack.token_key_pem()
+    monkeypatch.setattr(harbor_config, "KEY_BITS", 1024)
+    text = harbor_config.token_key_pem()
     key = serialization.load_pem_private_key(text.encode(), password=None)
     assert key.key_size == 1024
     assert text.startswith("-----BEGIN RSA PRIVATE KEY-----")
@@ -325,7 +320,8 @@ def test_rendered_ports_on_loopback(prepared, settings):
 def test_rendered_document_valid(prepared, settings):
     if shutil.which("docker") is None:
         pytest.skip("no docker client on PATH to run 'docker compose config'")
-    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode:
+    version = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    if version.returncode:
         pytest.skip("the docker client has no Compose v2 plugin")
     document = ComposeBackend(settings, ImageMap()).render(prepared, {})
     path = write_document(state(settings), "compose.yaml", document)
@@ -336,6 +332,7 @@ def test_rendered_document_valid(prepared, settings):
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
 
     assert checked.returncode == 0, checked.stderr
