@@ -4,6 +4,7 @@ offline (``docker compose config`` parses it and creates nothing)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -337,6 +338,32 @@ def test_rendered_document_valid(prepared, settings):
 
     assert checked.returncode == 0, checked.stderr
     assert checked.stderr == ""
+
+
+def test_compose_reads_generated_env(prepared, settings):
+    if shutil.which("docker") is None:
+        pytest.skip("no docker client on PATH to run 'docker compose config'")
+    document = ComposeBackend(settings, ImageMap()).render(prepared, {})
+    path = write_document(state(settings), "compose.yaml", document)
+
+    resolved = subprocess.run(
+        ["docker", "compose", "-f", str(path), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert resolved.returncode == 0, resolved.stderr
+    services = json.loads(resolved.stdout)["services"]
+    assert services["core"]["environment"]["EXT_ENDPOINT"] == "http://127.0.0.1:8082"
+    assert services["postgresql"]["environment"]["POSTGRES_PASSWORD"] == secret(
+        settings, "harbor_db_password"
+    )
+    assert services["registryctl"]["environment"]["CORE_SECRET"] == secret(
+        settings, "harbor_core_secret"
+    )
+    assert services["registry"]["healthcheck"]["interval"] == "5s"
 
 
 def test_mirror_relocates_under_project(stack):
