@@ -301,6 +301,7 @@ def _hand_to_container(path: Path) -> None:
     if os.geteuid() == 0:
         os.chown(path, CONTAINER_UID, CONTAINER_UID)
         return
-    # NOTE: without root, a private key readable by every user of the
-    # container is the only way uid 10000 can read it from a bind mount.
+    # NOTE: without root, playground cannot give the file to uid 10000, so
+    # the token-signing key becomes readable by every user; only the 0700
+    # folders above it keep other users of this machine out.
     os.chmod(path, 0o644)
