@@ -42,6 +42,15 @@ _SECRET_LENGTHS = {
     "harbor_scanner_prefix": 8,
 }
 _TOKEN_KEY = "harbor_token_key.pem"
+_PROXY_CACHE_TYPES = (
+    "docker-hub", "harbor", "azure-acr", "ali-acr", "aws-ecr", "google-gcr",
+    "docker-registry", "github-ghcr", "jfrog-artifactory",
+)
+_REPLICATION_TYPES = (
+    "ali-acr", "aws-ecr", "azure-acr", "docker-hub", "docker-registry", "github-ghcr",
+    "google-gcr", "harbor", "huawei-SWR", "jfrog-artifactory", "tencent-tcr",
+    "volcengine-cr",
+)
 _REDIS = "redis://redis:6379"
 _IDLE = "idle_timeout_seconds=30"
 
@@ -166,8 +175,9 @@ def _core_settings(values: dict[str, str], external_url: str) -> dict[str, str]:
         "MAX_JOB_WORKERS": "10",
         "REGISTRY_STORAGE_PROVIDER_NAME": "filesystem",
         "READ_ONLY": "false",
-        "PERMITTED_REGISTRY_TYPES_FOR_PROXY_CACHE": "docker-hub,docker-registry,harbor",
-        "REPLICATION_ADAPTER_WHITELIST": "docker-hub,docker-registry,harbor",
+        # The registry types Harbor v2.14's installer permits.
+        "PERMITTED_REGISTRY_TYPES_FOR_PROXY_CACHE": ",".join(_PROXY_CACHE_TYPES),
+        "REPLICATION_ADAPTER_WHITELIST": ",".join(_REPLICATION_TYPES),
     }
 
 
