@@ -569,5 +569,24 @@ def export(
             render.print_text(result.yaml_text())
 
 
+@app.command()
+def doctor(json_output: JsonOption = False) -> None:
+    """Check the machine: engine, Compose, Swarm and its routing mesh, kind,
+    kubectl, the kind cluster, the image store, the stacks' ports and the
+    registry mirror. Exit 1 when a check fails."""
+    from playground import doctor as checks
+    from playground import render
+    from playground.settings import Settings
+
+    with _handled():
+        findings = checks.examine(Settings.resolve())
+        if json_output:
+            render.print_json([finding.as_dict() for finding in findings])
+        else:
+            render.print_findings(findings)
+        if checks.failed(findings):
+            raise typer.Exit(EXIT_FAILED)
+
+
 def main() -> None:
     app()

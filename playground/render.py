@@ -197,6 +197,23 @@ def print_served(mirror: Mirror, served: list[ServedImage]) -> None:
     _console(False).print(table)
 
 
+def print_findings(findings: list) -> None:
+    """Print the doctor's findings, one line each, with the fix under a problem."""
+    from rich.markup import escape
+
+    styles = {"ok": "green", "warning": "yellow", "failed": "bold red", "skipped": "dim"}
+    console = _console(False)
+    width = max(len(finding.check) for finding in findings)
+    for finding in findings:
+        style = styles.get(finding.verdict, "")
+        console.print(
+            f"[{style}]{finding.verdict:<8}[/] {finding.check:<{width}}  "
+            f"{escape(finding.detail)}"
+        )
+        if finding.fix and finding.verdict in ("warning", "failed"):
+            console.print(f"{'':<8} {'':<{width}}  [cyan]fix:[/] {escape(finding.fix)}")
+
+
 def print_stacks(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 

@@ -281,7 +281,7 @@ class SwarmBackend:
         if known in ("works", "broken"):
             return known == "works"
 
-        works = not (_engine_is_local(client) and not Path("/proc/sys/net/ipv4/vs").exists())
+        works = ipvs_available(client)
         if swarm.created_here:
             # A swarm that playground did not create is left unchanged.
             with docker_errors(client):
@@ -510,6 +510,13 @@ def _host_bindings(document: dict[str, Any]) -> list[HostBinding]:
         for port in spec.get("ports", [])
         if "published" in port
     ]
+
+
+def ipvs_available(client: DockerClient) -> bool:
+    """Return whether the engine's kernel can run Swarm's routing mesh: False
+    for a local engine without /proc/sys/net/ipv4/vs. An engine elsewhere (a
+    remote context, Docker Desktop's VM) is taken to have IPVS."""
+    return not (_engine_is_local(client) and not Path("/proc/sys/net/ipv4/vs").exists())
 
 
 def _engine_is_local(client: DockerClient) -> bool:

@@ -152,6 +152,11 @@ def test_mirror_serves_cached_image_after_upstream_stops(
     assert f"pulled {PROBE}" in up.stdout
     assert f"caches one upstream, {upstream.url}" in up.stderr
 
+    doctor = playground("doctor", "--json")
+    mirror = {f["check"]: f for f in json.loads(doctor.stdout)}["mirror"]
+    assert mirror["verdict"] == "ok", mirror
+    assert mirror["detail"] == "reachable: mirror stack"
+
     upstream.push_new_image("library/hello:1")
     image = f"{MIRROR}/library/hello:1"
     relocated_images.append(image)
