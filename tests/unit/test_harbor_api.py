@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from playground.backends import Endpoint, ServiceState
+from playground import lifecycle
+from playground.backends import Endpoint, ServiceState, UpResult
 from playground.check import probe_harbor
 from playground.credentials import read_secret
 from playground.errors import HttpError, PlaygroundError, UsageError
@@ -289,3 +290,62 @@ def test_pull_record_reads_proxy_log():
     rows = record.served()
 
     assert rows == [ServedImage(reference, FROM_UPSTREAM, 1, 5000)]
+
+
+# The whole `up` of the harbor stack, with a fake backend in front of the fake Harbor
+
+
+class FakeComposeBackend:
+    """Reports every harbor service as healthy, the one-shot volume-owner as
+    completed, and the proxy's port as the fake Harbor's."""
+
+    name = "compose"
+
+    def __init__(self, harbor, settings):
+        self.harbor = harbor
+        self.settings = settings
+        self.started = None
+
+    def phases(self, stack):
+        return [stack.services]
+
+    def up(self, stack, secret_files, held=frozenset()):
+        self.started = stack
+        # Harbor's database keeps the admin password of its first start.
+        state_dir = self.settings.stack_state_dir(stack.name)
+        self.harbor.password = read_secret(state_dir, ADMIN_PASSWORD)
+        return UpResult(changed=True)
+
+    def states(self, stack):
+        found = {}
+        for service in stack.services:
+            if service == "volume-owner":
+                found[service] = ServiceState(service, "exited", exit_code=0)
+                continue
+            found[service] = ServiceState(service, "running", health="healthy")
+        found["proxy"].endpoints = [Endpoint(8080, "127.0.0.1", self.harbor.port)]
+        return found
+
+    def logs(self, stack, service, tail):
+        return ""
+
+
+def test_up_configures_and_proves_harbor(harbor, settings, monkeypatch):
+    # A small key keeps the test fast; its size changes none of the calls.
+    monkeypatch.setattr("playground.harbor_config.KEY_BITS", 1024)
+    stack = load_stack("harbor", settings.stacks_dir)
+    backend = FakeComposeBackend(harbor, settings)
+
+    _result, report = lifecycle.up(stack, backend, settings)
+
+    assert report.healthy
+    assert report.setup[0].startswith("created proxy-cache project dockerhub")
+    proxy = next(service for service in report.services if service.service == "proxy")
+    assert "pulled dockerhub/library/busybox:1.37.0" in proxy.verdicts[0].detail
+    core = backend.started.compose["services"]["core"]
+    assert core["env_file"] == [str(settings.stack_state_dir("harbor") / "generated/core.env")]
+
+    _result, again = lifecycle.up(stack, backend, settings)
+
+    assert again.setup[0].startswith("reused proxy-cache project dockerhub")
+    assert len(harbor.projects) == 1
