@@ -173,7 +173,6 @@ def _main(
 def stacks(json_output: JsonOption = False) -> None:
     """List the stacks and the backends each one runs on."""
     from playground import render
-    from playground.backends import KNOWN_BACKENDS
     from playground.settings import Settings
     from playground.stack import list_stacks, load_stack
 
@@ -187,7 +186,7 @@ def stacks(json_output: JsonOption = False) -> None:
                     "name": name,
                     "description": stack.description,
                     "services": stack.services,
-                    "backends": list(KNOWN_BACKENDS),
+                    "backends": stack.backends,
                 }
             )
         if json_output:

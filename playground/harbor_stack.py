@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from playground.credentials import read_secret
-from playground.errors import PlaygroundError, UsageError
+from playground.errors import PlaygroundError
 from playground.harbor_config import (
     ADMIN_PASSWORD,
     GENERATED,
@@ -80,15 +80,10 @@ class HarborSetup:
     def prepare(self, stack: Stack, backend_name: str, settings: Settings) -> Stack:
         """Generate the secrets and files and return the stack pointing at them.
 
-        Raises UsageError on another backend than compose: env files and
-        single-file bind mounts from the state folder exist on this machine
-        only.
+        The stack declares ``x-playground.backends: [compose]``, since env
+        files and single-file bind mounts from the state folder exist on
+        this machine only.
         """
-        if backend_name != "compose":
-            raise UsageError(
-                f"stack {stack.name} runs on compose only, not on {backend_name}",
-                hint=f"run: playground up {stack.name} --on compose",
-            )
         state_dir = settings.stack_state_dir(stack.name)
         values = ensure_harbor_secrets(state_dir)
         folder = write_generated(state_dir, values, external_url(stack, settings))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from playground.backends import Backend, UpResult
 from playground.credentials import ensure_secrets, read_secret
-from playground.errors import Unhealthy
+from playground.errors import Unhealthy, UsageError
 from playground.readiness import Progress, ServiceReport, check_stack, wait_until_ready
 from playground.settings import Settings
 from playground.setup import setup_action
@@ -45,6 +45,12 @@ def up(
     the first phase and configures the stack once all are ready. The checks
     then run again, because they may prove what the setup configured.
     """
+    if backend.name not in stack.backends:
+        raise UsageError(
+            f"stack {stack.name} runs on {', '.join(stack.backends)} only, not on "
+            f"{backend.name}",
+            hint=f"run: playground up {stack.name} --on {stack.backends[0]}",
+        )
     action = setup_action(stack)
     if action is not None:
         stack = action.prepare(stack, backend.name, settings)

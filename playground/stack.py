@@ -8,6 +8,7 @@ stack works, and which top-level secrets playground generates
 in ``x-playground.mirror``, which ``playground up --mirror`` looks for. A
 stack that needs work Compose cannot express, before it starts or once it is
 ready, names a known setup action in ``x-playground.setup``.
+``x-playground.backends`` limits a stack to some backends (default: all).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from playground.backends import KNOWN_BACKENDS
 from playground.errors import ConfigError, UsageError
 
 STACK_FILE = "compose.yaml"
@@ -93,6 +95,7 @@ class Stack:
     generated_secrets: list[str] = field(default_factory=list)
     mirror: MirrorSpec | None = None
     setup: str | None = None
+    backends: list[str] = field(default_factory=lambda: list(KNOWN_BACKENDS))
 
     @property
     def directory(self) -> Path:
@@ -211,6 +214,14 @@ def parse_stack(file: Path, name: str) -> Stack:
         "one of the setup actions: " + ", ".join(SETUP_ACTIONS),
         setup,
     )
+    backends = meta.get("backends", list(KNOWN_BACKENDS))
+    _expect(
+        isinstance(backends, list) and bool(backends) and set(backends) <= set(KNOWN_BACKENDS),
+        file,
+        "x-playground.backends",
+        "a list of the backends the stack runs on, of: " + ", ".join(KNOWN_BACKENDS),
+        backends,
+    )
     stack = Stack(
         name=name,
         file=file,
@@ -220,6 +231,7 @@ def parse_stack(file: Path, name: str) -> Stack:
         generated_secrets=generated,
         mirror=mirror,
         setup=setup,
+        backends=backends,
     )
     published = {(p.service, p.container_port) for p in stack.published_ports()}
     if mirror is not None:

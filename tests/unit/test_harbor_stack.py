@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 from dataclasses import replace
+from types import SimpleNamespace
 
 import bcrypt
 import pytest
@@ -17,7 +18,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from playground import harbor_config
+from playground import harbor_config, lifecycle
 from playground.backends.compose import ComposeBackend
 from playground.compose_file import write_document
 from playground.errors import ConfigError, UsageError
@@ -303,11 +304,25 @@ def test_external_url_wildcard_bind(stack, settings):
 
 
 def test_other_backends_rejected(stack, settings):
-    for backend in ("swarm", "kind"):
+    assert stack.backends == ["compose"]
+    for name in ("swarm", "kind"):
+        backend = SimpleNamespace(name=name)
         with pytest.raises(UsageError) as raised:
-            HarborSetup().prepare(stack, backend, settings)
-        assert f"runs on compose only, not on {backend}" in raised.value.message
+            lifecycle.up(stack, backend, settings)
+        assert f"runs on compose only, not on {name}" in raised.value.message
+        assert raised.value.hint == "run: playground up harbor --on compose"
     assert not (state(settings) / "generated").exists()
+
+
+def test_backends_entry_validated(tmp_path):
+    path = tmp_path / "compose.yaml"
+    path.write_text(
+        "x-playground:\n  backends: [compose, nomad]\n"
+        "services:\n  app:\n    image: busybox:1\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_stack(path, "demo")
+    assert "x-playground.backends: expected a list of the backends" in raised.value.message
 
 
 def test_rendered_ports_on_loopback(prepared, settings):
