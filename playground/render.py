@@ -103,7 +103,7 @@ class WaitDisplay:
 def endpoint_text(stack: Stack, endpoint: Endpoint) -> str:
     """Return a URL for HTTP endpoints, ``host:port`` for the others."""
     is_http = any(
-        check.kind in ("http", "registry") and check.port == endpoint.container_port
+        check.kind in ("http", "registry", "harbor") and check.port == endpoint.container_port
         for check in stack.checks
     )
     return f"http://{endpoint.address}" if is_http else endpoint.address

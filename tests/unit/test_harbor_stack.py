@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from playground import harbor_config, lifecycle
+from playground.backends import Endpoint
 from playground.backends.compose import ComposeBackend
 from playground.compose_file import write_document
 from playground.errors import ConfigError, UsageError
@@ -26,6 +27,7 @@ from playground.harbor_config import ADMIN_PASSWORD, CONTAINER_UID, admin_passwo
 from playground.harbor_stack import HarborSetup, external_url
 from playground.imagemap import ImageMap
 from playground.mirror import Mirror, engine_advice, with_upstream
+from playground.render import endpoint_text
 from playground.settings import Settings
 from playground.stack import load_stack, parse_stack
 
@@ -417,3 +419,8 @@ def test_harbor_check_needs_project(tmp_path):
     assert "x-playground.checks[0].harbor.project: expected the name of the Harbor" in (
         raised.value.message
     )
+
+
+def test_endpoint_shown_as_url(stack):
+    endpoint = Endpoint(8080, "127.0.0.1", 8082)
+    assert endpoint_text(stack, endpoint) == "http://127.0.0.1:8082"
