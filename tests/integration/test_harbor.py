@@ -62,7 +62,7 @@ def harbor(tmp_path, harbor_images):
     """A runner whose harbor stack, and its volumes, go away afterwards."""
     runner = Playground(tmp_path / "state")
     yield runner
-    runner("down", "harbor", "--volumes")
+    runner("down", "harbor", "--volumes", "--yes")
 
 
 def join_when_created(container: str, network: str, limit: float = 120.0) -> threading.Thread:
