@@ -9,6 +9,7 @@ Exit codes: 0 success, 1 unhealthy or failed, 2 usage or configuration error
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,8 +76,9 @@ StackArgument = Annotated[
 
 
 @contextmanager
-def _handled(stack_name: str = "STACK") -> Iterator[None]:
-    """Turn project errors and Ctrl-C into messages and exit codes."""
+def _handled(stack_name: str = "STACK", *, resumable: bool = True) -> Iterator[None]:
+    """Turn project errors and Ctrl-C into messages and exit codes.
+    ``resumable`` commands (up, down) say how to finish after Ctrl-C."""
     from playground import render
 
     try:
@@ -85,10 +87,11 @@ def _handled(stack_name: str = "STACK") -> Iterator[None]:
         render.error(failure)
         raise typer.Exit(failure.exit_code) from None
     except KeyboardInterrupt:
-        render.info(
-            "\ninterrupted; run the same command again to finish, "
-            f"or 'playground down {stack_name}' to remove what was started"
-        )
+        if resumable:
+            render.info(
+                "\ninterrupted; run the same command again to finish, "
+                f"or 'playground down {stack_name}' to remove what was started"
+            )
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
@@ -566,6 +569,46 @@ def export(
             )
         else:
             render.print_text(result.yaml_text())
+
+
+@app.command()
+def logs(
+    stack_name: StackArgument,
+    service: Annotated[
+        str | None,
+        typer.Argument(help="One service of the stack [default: all].", show_default=False),
+    ] = None,
+    on: FoundOnOption = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
+    ] = False,
+    tail: Annotated[
+        int, typer.Option(help="Lines to print from the end of each log first.", min=0)
+    ] = 100,
+    context: ContextOption = None,
+) -> None:
+    """Print the logs of a stack's services, on any backend."""
+    from playground.errors import UsageError
+
+    with _handled(stack_name, resumable=False):
+        _settings, stack, backend = _context(stack_name, on, context=context)
+        if service is not None and service not in stack.services:
+            raise UsageError(
+                f"stack {stack.name} has no service {service!r}; its services: "
+                + ", ".join(stack.services)
+            )
+        if not backend.states(stack):
+            raise UsageError(
+                f"stack {stack.name} is not up on {backend.name}",
+                hint=f"run 'playground up {stack_name} --on {backend.name}'",
+            )
+        services = [service] if service else stack.services
+        try:
+            for line in backend.stream_logs(stack, services, tail, follow):
+                print(line, flush=follow)
+        except BrokenPipeError:
+            # The reader (head, less) has gone; that ends the output quietly.
+            sys.stdout = None
 
 
 @app.command()

@@ -327,6 +327,32 @@ class KubeClient:
             # A container that never started has no log, so the API's reason is returned.
             return f"(no log: {error.message})"
 
+    def pod_log_lines(
+        self, namespace: str, pod: str, container: str, tail: int, follow: bool
+    ) -> Iterator[str]:
+        """Yield one container's log lines as the API sends them; with
+        ``follow``, until the container stops or the caller stops reading."""
+        with api_errors(self.where):
+            response = self.apis.core.read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                tail_lines=tail,
+                follow=follow,
+                _preload_content=False,
+            )
+        pending = b""
+        try:
+            for chunk in response.stream():
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for line in complete:
+                    yield line.decode(errors="replace")
+            if pending:
+                yield pending.decode(errors="replace")
+        finally:
+            response.release_conn()
+
     def logs(self, namespace: str, app: str, tail: int) -> str:
         """Return the last ``tail`` lines of every pod of one service."""
         from playground.manifests import INSTANCE_LABEL, NAME_LABEL

@@ -3,6 +3,7 @@ readiness and health checks are shared (``playground.readiness``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -110,6 +111,10 @@ class Backend(Protocol):
 
     def volumes(self, stack: Stack) -> list[str]: ...
 
+    def stream_logs(
+        self, stack: Stack, services: list[str], tail: int, follow: bool
+    ) -> Iterator[str]: ...
+
     def deployed(self) -> dict[str, dict[str, ServiceState]]: ...
 
 
@@ -181,3 +186,46 @@ def get_backend(
     raise UsageError(
         f"unknown backend {name!r}; known backends: {', '.join(KNOWN_BACKENDS)}"
     )
+
+
+def prefixed(service: str, lines: Iterable[str | bytes]) -> Iterator[str]:
+    """Yield each line of one service's output as ``SERVICE | LINE``."""
+    for line in lines:
+        text = line.decode(errors="replace") if isinstance(line, bytes) else line
+        for part in text.rstrip("\n").split("\n"):
+            yield f"{service} | {part}"
+
+
+def merged(streams: list[Iterator[str]]) -> Iterator[str]:
+    """Yield the lines of several streams as they arrive, one thread each;
+    the iterator ends when every stream has ended. A stream's exception is
+    raised again here."""
+    import queue
+    import threading
+
+    if len(streams) == 1:
+        yield from streams[0]
+        return
+    lines: queue.Queue = queue.Queue(maxsize=1000)
+    done = object()
+
+    def pump(stream: Iterator[str]) -> None:
+        try:
+            for line in stream:
+                lines.put(line)
+        except Exception as error:  # noqa: BLE001 (raised again by the consumer)
+            lines.put(error)
+        finally:
+            lines.put(done)
+
+    for stream in streams:
+        threading.Thread(target=pump, args=(stream,), daemon=True).start()
+    remaining = len(streams)
+    while remaining:
+        item = lines.get()
+        if item is done:
+            remaining -= 1
+        elif isinstance(item, Exception):
+            raise item
+        else:
+            yield item

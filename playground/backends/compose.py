@@ -9,6 +9,7 @@ the project directory, so relative paths in the stack file keep working.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,6 +176,19 @@ class ComposeBackend:
                 for container in self._containers(client, stack)
                 if container.config.labels.get(SERVICE_LABEL) == service
             )
+
+    def stream_logs(
+        self, stack: Stack, services: list[str], tail: int, follow: bool
+    ) -> Iterator[str]:
+        """Yield the services' log lines as Compose prints them, each with
+        its container's name; with ``follow``, until the containers stop."""
+        client = self._client(stack, self._compose_file(stack))
+        with docker_errors(client, compose=True):
+            output = client.compose.logs(
+                services=services, tail=str(tail), follow=follow, stream=True
+            )
+            for _source, line in output:
+                yield line.decode(errors="replace").rstrip("\n")
 
     def deployed(self) -> dict[str, dict[str, ServiceState]]:
         """Return every stack this backend runs, found by label."""

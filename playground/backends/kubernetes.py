@@ -10,6 +10,7 @@ reach the services through port-forwarding.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from playground.backends import (
     Endpoint,
     ServiceState,
     UpResult,
+    merged,
+    prefixed,
     resource_name,
 )
 from playground.errors import PrerequisiteError
@@ -241,6 +244,24 @@ class KubernetesBackend:
 
     def logs(self, stack: Stack, service: str, tail: int) -> str:
         return self.client().logs(resource_name(stack.name), dns_label(service), tail)
+
+    def stream_logs(
+        self, stack: Stack, services: list[str], tail: int, follow: bool
+    ) -> Iterator[str]:
+        """Yield the log lines of every pod of the services, each prefixed
+        with its service; with ``follow``, until interrupted."""
+        from playground.manifests import INSTANCE_LABEL, NAME_LABEL
+
+        client = self.client()
+        namespace = resource_name(stack.name)
+        streams = []
+        for service in services:
+            app = dns_label(service)
+            selector = f"{NAME_LABEL}={app},{INSTANCE_LABEL}={namespace}"
+            for pod in client.pods(namespace, selector):
+                lines = client.pod_log_lines(namespace, pod.metadata.name, app, tail, follow)
+                streams.append(prefixed(service, lines))
+        yield from merged(streams)
 
     def deployed(self) -> dict[str, dict[str, ServiceState]]:
         """Return every stack this backend runs, found by namespace label,

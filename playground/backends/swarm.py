@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ from playground.backends import (
     Endpoint,
     ServiceState,
     UpResult,
+    merged,
+    prefixed,
     resource_name,
     worst_health,
 )
@@ -412,6 +415,31 @@ class SwarmBackend:
         client = docker_client()
         with docker_errors(client):
             return client.service.logs(f"{self.stack_name(stack)}_{service}", tail=tail)
+
+    def stream_logs(
+        self, stack: Stack, services: list[str], tail: int, follow: bool
+    ) -> Iterator[str]:
+        """Yield the services' log lines, each prefixed with its service;
+        with ``follow``, until interrupted."""
+        client = docker_client()
+        streams = [
+            prefixed(
+                service,
+                (
+                    content
+                    for _source, content in client.service.logs(
+                        f"{self.stack_name(stack)}_{service}",
+                        tail=tail,
+                        follow=follow,
+                        stream=True,
+                        task_ids=False,
+                    )
+                ),
+            )
+            for service in services
+        ]
+        with docker_errors(client):
+            yield from merged(streams)
 
     def deployed(self) -> dict[str, dict[str, ServiceState]]:
         """Return every stack this backend runs, found by service label."""
