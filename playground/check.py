@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 2.0
 # A mirror may fetch the probe image from a remote upstream while the check
-# waits, or wait for an unreachable upstream before it serves its own copy
-# (about 30 s for a vanished upstream address, measured with Distribution
-# 2.8.2), so its reads get longer than the other probes'.
+# waits. It may also wait for an unreachable upstream before it serves its
+# own copy, about 30 s for a vanished upstream address (measured with
+# Distribution 2.8.2). So its reads get longer than the other probes'.
 REGISTRY_TIMEOUT = 45.0
 LOG_POLL_INTERVAL = 0.25
 # MySQL server error codes (include/mysqld_error.h): no retry fixes these.

@@ -487,23 +487,56 @@ def _confirm_deletion(stack, backend, *, volumes: bool, cluster: bool) -> None:
 
 
 @app.command()
-def status(json_output: JsonOption = False) -> None:
-    """Show every playground stack that is up, on every backend."""
+def status(
+    run_checks: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Also run each stack's health checks now and show the verdicts."
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Show every playground stack that is up, on every backend, found by the
+    labels playground puts on what it creates, with the result of each
+    service's last health probe."""
     from playground import render
     from playground.backends import get_backend, local_backends
     from playground.imagemap import ImageMap
     from playground.settings import Settings
+    from playground.stack import list_stacks, load_stack
 
     with _handled():
         settings = Settings.resolve()
-        deployed = {
-            name: get_backend(name, settings, ImageMap()).deployed() for name in local_backends()
+        backends = {name: get_backend(name, settings, ImageMap()) for name in local_backends()}
+        deployed = {name: backend.deployed() for name, backend in backends.items()}
+        stacks = {
+            name: load_stack(name, settings.stacks_dir)
+            for name in list_stacks(settings.stacks_dir)
         }
-        rows = render.status_data(deployed)
+        reports = _check_all(settings, backends, deployed, stacks) if run_checks else None
+        rows = render.status_data(deployed, stacks, reports)
         if json_output:
             render.print_json(rows)
         else:
             render.print_status(rows)
+
+
+def _check_all(settings, backends, deployed, stacks) -> dict:
+    """Run the checks of every deployed stack whose definition is known."""
+    from playground import lifecycle
+    from playground.errors import Unhealthy
+
+    reports = {}
+    for backend_name, found in deployed.items():
+        for name in found:
+            if name not in stacks:
+                continue
+            try:
+                report = lifecycle.check(stacks[name], backends[backend_name], settings)
+            except Unhealthy:
+                continue
+            reports[(name, backend_name)] = report
+    return reports
 
 
 @app.command()

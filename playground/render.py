@@ -227,27 +227,53 @@ def print_stacks(rows: list[dict[str, Any]]) -> None:
     _console(False).print(table)
 
 
-def status_data(deployed: dict[str, dict[str, dict[str, ServiceState]]]) -> list[dict]:
-    """Flatten ``{backend: {stack: {service: state}}}`` into JSON rows."""
+def status_data(
+    deployed: dict[str, dict[str, dict[str, ServiceState]]],
+    stacks: dict[str, Stack],
+    reports: dict[tuple[str, str], StackReport] | None = None,
+) -> list[dict]:
+    """Flatten ``{backend: {stack: {service: state}}}`` into JSON rows.
+
+    ``stacks`` are the known definitions by name, which turn HTTP endpoints
+    into URLs; ``reports`` are check results by (stack, backend), if run.
+    """
     rows = []
-    for backend, stacks in deployed.items():
-        for stack, services in stacks.items():
+    for backend, found in deployed.items():
+        for name, services in found.items():
+            stack = stacks.get(name)
+            report = (reports or {}).get((name, backend))
+            verdicts = {s.service: s for s in report.services} if report else {}
             rows.append(
                 {
-                    "stack": stack,
+                    "stack": name,
                     "backend": backend,
+                    "healthy": report.healthy if report else None,
                     "services": [
                         {
-                            "service": name,
+                            "service": service,
                             "status": state.status,
                             "health": state.health,
-                            "endpoints": [e.address for e in state.endpoints],
+                            "last_probe": state.probe or None,
+                            "endpoints": [
+                                endpoint_text(stack, e) if stack else e.address
+                                for e in state.endpoints
+                            ],
+                            "check": _verdict_text(verdicts.get(service)) if report else None,
                         }
-                        for name, state in sorted(services.items())
+                        for service, state in sorted(services.items())
                     ],
                 }
             )
     return rows
+
+
+def _verdict_text(service: ServiceReport | None) -> str:
+    if service is None:
+        return "no check"
+    if service.ok:
+        return "pass"
+    failed = [verdict.detail for verdict in service.verdicts if not verdict.ok]
+    return "FAIL: " + ("; ".join(failed) or service.summary)
 
 
 def print_status(rows: list[dict[str, Any]]) -> None:
@@ -256,19 +282,24 @@ def print_status(rows: list[dict[str, Any]]) -> None:
     if not rows:
         info("no playground stack is up")
         return
+    checked = any(row["healthy"] is not None for row in rows)
+    columns = ["stack", "backend", "service", "state", "endpoints", "last probe"]
     table = Table()
-    for column in ("stack", "backend", "service", "state", "endpoints"):
+    for column in columns + (["check"] if checked else []):
         table.add_column(column)
     for row in rows:
         for service in row["services"]:
-            state = service["status"] + _health_suffix(service["health"])
-            table.add_row(
+            cells = [
                 row["stack"],
                 row["backend"],
                 service["service"],
-                state,
+                service["status"] + _health_suffix(service["health"]),
                 ", ".join(service["endpoints"]),
-            )
+                service["last_probe"] or "-",
+            ]
+            if checked:
+                cells.append(service["check"] or "-")
+            table.add_row(*cells)
     _console(False).print(table)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from playground.errors import UsageError
 
@@ -33,6 +33,25 @@ def worst_health(healths: list[str]) -> str | None:
     return next((health for health in _HEALTH_ORDER if health in healths), None)
 
 
+def last_probe(healths: list[Any]) -> str:
+    """Return the newest result of Docker's health probe among containers
+    (python-on-whales ContainerHealth objects), a failing one first, as
+    ``pass, N s ago`` or ``fail, N s ago: OUTPUT``; empty without a probe."""
+    from datetime import datetime, timezone
+
+    results = [health.log[-1] for health in healths if health is not None and health.log]
+    if not results:
+        return ""
+    failing = [result for result in results if result.exit_code != 0]
+    latest = max(failing or results, key=lambda result: result.end or result.start)
+    when = latest.end or latest.start
+    age = max((datetime.now(timezone.utc) - when).total_seconds(), 0.0)
+    if latest.exit_code == 0:
+        return f"pass, {age:.0f} s ago"
+    output = (latest.output or "").strip().splitlines()
+    return f"fail, {age:.0f} s ago: {output[-1][:100] if output else 'no output'}"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """A container port reachable from the host."""
@@ -58,6 +77,7 @@ class ServiceState:
     detail: str = ""
     endpoints: list[Endpoint] = field(default_factory=list)
     instance_ids: list[str] = field(default_factory=list)
+    probe: str = ""
     # The exit code of a stopped container, where the backend reports one.
     exit_code: int | None = None
 

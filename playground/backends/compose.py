@@ -20,6 +20,7 @@ from playground.backends import (
     Endpoint,
     ServiceState,
     UpResult,
+    last_probe,
     resource_name,
     worst_health,
 )
@@ -278,6 +279,7 @@ def _service_state(service: str, containers: list[Container]) -> ServiceState:
         endpoints=_endpoints(containers),
         instance_ids=[container.id for container in containers],
         exit_code=exit_code,
+        probe=last_probe([container.state.health for container in containers]),
     )
 
 

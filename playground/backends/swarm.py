@@ -25,6 +25,7 @@ from playground.backends import (
     Endpoint,
     ServiceState,
     UpResult,
+    last_probe,
     merged,
     prefixed,
     resource_name,
@@ -363,7 +364,7 @@ class SwarmBackend:
         containers = client.container.list(
             all=True, filters=[("label", f"{NAMESPACE_LABEL}={namespace}")]
         )
-        health = {c.id: c.state.health.status for c in containers if c.state.health}
+        health = {c.id: c.state.health for c in containers if c.state.health}
 
         prefix = namespace + "_"
         states = {}
@@ -374,7 +375,7 @@ class SwarmBackend:
         return states
 
     def _service_state(
-        self, name: str, service: Service, tasks: list[_TaskView], health: dict[str, str]
+        self, name: str, service: Service, tasks: list[_TaskView], health: dict[str, Any]
     ) -> ServiceState:
         desired = _desired_replicas(service)
         current = [t for t in tasks if t.desired_state == "running"]
@@ -388,9 +389,10 @@ class SwarmBackend:
         state = ServiceState(
             service=name,
             status="running",
-            health=worst_health(healths),
+            health=worst_health([h.status for h in healths]),
             endpoints=_service_endpoints(service),
             instance_ids=[t.id for t in current],
+            probe=last_probe(healths),
         )
         if desired == 0:
             state.status, state.detail = "stopped", "scaled to 0 replicas"

@@ -89,6 +89,14 @@ def test_check_names_stopped_database(playground):
     failed = [s["service"] for s in report["services"] if not s["ok"]]
     assert failed == ["db"]
 
+    rows = json.loads(playground("status", "--check", "--json").stdout)
+    assert rows[0]["healthy"] is False
+    services = {s["service"]: s for s in rows[0]["services"]}
+    assert services["db"]["check"].startswith("FAIL")
+    assert services["web"]["check"] == "pass"
+    assert services["web"]["last_probe"].startswith("pass")
+    assert services["web"]["endpoints"] == ["http://127.0.0.1:8080"]
+
 
 def test_taken_port_fails_before_start(playground):
     with socket.socket() as holder:

@@ -1,4 +1,5 @@
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -143,7 +144,8 @@ def swarm_state(replicas, tasks, health=None):
 
 
 def test_swarm_state_running_with_health():
-    state = swarm_state(1, [task("running")], {"c1": "healthy"})
+    health = SimpleNamespace(status="healthy", log=[])
+    state = swarm_state(1, [task("running")], {"c1": health})
     assert state.status == "running"
     assert state.health == "healthy"
 
