@@ -37,7 +37,7 @@ def last_probe(healths: list[Any]) -> str:
     """Return the newest result of Docker's health probe among containers
     (python-on-whales ContainerHealth objects), a failing one first, as
     ``pass, N s ago`` or ``fail, N s ago: OUTPUT``; empty without a probe."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     results = [health.log[-1] for health in healths if health is not None and health.log]
     if not results:
@@ -45,7 +45,7 @@ def last_probe(healths: list[Any]) -> str:
     failing = [result for result in results if result.exit_code != 0]
     latest = max(failing or results, key=lambda result: result.end or result.start)
     when = latest.end or latest.start
-    age = max((datetime.now(timezone.utc) - when).total_seconds(), 0.0)
+    age = max((datetime.now(UTC) - when).total_seconds(), 0.0)
     if latest.exit_code == 0:
         return f"pass, {age:.0f} s ago"
     output = (latest.output or "").strip().splitlines()
