@@ -1,0 +1,78 @@
+"""A user's own Compose file (two services, one health check) on Compose
+and on Swarm: the same readiness gate, and dropped keys named."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+# The stand-in image map relocates this image on machines without a registry.
+IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"
+COMPOSE_FILE = f"""
+services:
+  api:
+    image: {IMAGE}
+    ports:
+      - "18090:8080"
+    healthcheck:
+      test: ["CMD", "sh", "-c", "sleep 2; wget -q -O /dev/null http://127.0.0.1:8080/"]
+      interval: 1s
+      timeout: 5s
+      retries: 10
+    depends_on:
+      - worker
+  worker:
+    image: {IMAGE}
+    container_name: userapp-worker
+"""
+
+
+@pytest.fixture
+def user_file(tmp_path, playground):
+    folder = tmp_path / "userapp"
+    folder.mkdir()
+    path = folder / "compose.yaml"
+    path.write_text(COMPOSE_FILE)
+    yield str(path)
+    for backend in ("compose", "swarm"):
+        playground("down", str(path), "--on", backend, "--volumes", "--yes")
+
+
+@pytest.fixture(params=["compose", pytest.param("swarm", marks=pytest.mark.swarm)])
+def backend(request) -> str:
+    if request.param == "swarm":
+        request.getfixturevalue("swarm_session")
+    return request.param
+
+
+def test_user_file_up_check_down(playground, user_file, backend):
+    up = playground("up", user_file, "--on", backend, "--json")
+    assert up.exit_code == 0, up.output
+    report = json.loads(up.stdout)
+    assert report["stack"] == "userapp"
+    services = {s["service"]: s for s in report["services"]}
+    assert set(services) == {"api", "worker"}
+    # The health check gates readiness: api is ready only once Docker reports it healthy.
+    assert services["api"]["health"] == "healthy"
+    if backend == "swarm":
+        assert "worker: dropped container_name" in up.stderr
+        assert "api: dropped depends_on" in up.stderr
+
+    with urllib.request.urlopen("http://127.0.0.1:18090/", timeout=5) as response:
+        assert response.status == 200
+
+    check = playground("check", user_file, "--on", backend)
+    assert check.exit_code == 0, check.output
+
+    down = playground("down", user_file, "--on", backend)
+    assert down.exit_code == 0, down.output
+    left = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=io.playground.stack=userapp"],
+        capture_output=True, text=True, check=True,
+    )
+    assert left.stdout.strip() == ""
