@@ -25,10 +25,32 @@ app = typer.Typer(
     help="Bring predefined multi-container stacks up on Docker Compose, Swarm or "
     "Kubernetes (kind) and prove they work with health checks.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+
+def _complete_backend(incomplete: str) -> list[str]:
+    from playground.backends import KNOWN_BACKENDS
+
+    return [name for name in KNOWN_BACKENDS if name.startswith(incomplete)]
+
+
+def _complete_stack(incomplete: str) -> list[str]:
+    """Complete shipped stack names; a word with a slash completes to a path."""
+    if "/" in incomplete or incomplete.startswith("."):
+        return []
+    from playground.settings import Settings
+    from playground.stack import list_stacks
+
+    try:
+        names = list_stacks(Settings.resolve().stacks_dir)
+    except PlaygroundError:
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
 
 OnOption = Annotated[
     str,
@@ -36,6 +58,7 @@ OnOption = Annotated[
         "--on",
         help="Backend to run on: compose, swarm, kind or kubernetes.",
         metavar="BACKEND",
+        autocompletion=_complete_backend,
     ),
 ]
 FoundOnOption = Annotated[
@@ -45,6 +68,7 @@ FoundOnOption = Annotated[
         help="Backend the stack runs on: compose, swarm, kind or kubernetes "
         "[default: where it is up on the Docker engine].",
         metavar="BACKEND",
+        autocompletion=_complete_backend,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print data as JSON on stdout.")]
@@ -71,6 +95,7 @@ StackArgument = Annotated[
         help="Stack name (see 'playground stacks') or a Compose file path.",
         metavar="STACK",
         show_default=False,
+        autocompletion=_complete_stack,
     ),
 ]
 

@@ -152,3 +152,33 @@ def test_down_volumes_nothing_to_delete_asks_nothing(monkeypatch, tmp_path):
     result = runner.invoke(app, ["down", "web", "--volumes"])
     assert result.exit_code == 0, result.output
     assert backend.down_calls == [True]
+
+
+def complete(words: str) -> list[str]:
+    """Ask the CLI for bash completions of the last word of ``words``."""
+    import os
+    import subprocess
+    import sys
+
+    parts = words.split(" ")
+    env = {
+        **os.environ,
+        "_PLAYGROUND_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(parts) - 1),
+    }
+    code = "from playground.cli import app; app(prog_name='playground')"
+    completed = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30
+    )
+    return completed.stdout.split()
+
+
+def test_completion_of_stack_names():
+    assert complete("playground up m") == ["mirror"]
+    assert set(complete("playground down ")) >= {"logging", "mirror", "web"}
+
+
+def test_completion_of_backends():
+    assert complete("playground up web --on s") == ["swarm"]
+    assert complete("playground check web --on k") == ["kind", "kubernetes"]
