@@ -103,7 +103,7 @@ StackArgument = Annotated[
 @contextmanager
 def _handled(stack_name: str = "STACK", *, resumable: bool = True) -> Iterator[None]:
     """Turn project errors and Ctrl-C into messages and exit codes.
-    ``resumable`` commands (up, down) say how to finish after Ctrl-C."""
+    After Ctrl-C, ``resumable`` commands (up, down) print how to finish."""
     from playground import render
 
     try:

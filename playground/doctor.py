@@ -49,8 +49,8 @@ class Finding:
 
 @dataclass
 class Machine:
-    """What the checks read from the machine, gathered once: the engine's
-    ``docker info``, or the error that prevented reading it."""
+    """The engine client and its ``docker info``, read once for all checks,
+    or the error that prevented reading them."""
 
     client: DockerClient | None = None
     info: Any = None
@@ -318,7 +318,7 @@ def _ports_of_running_stacks(machine: Machine) -> dict[int, str]:
 
 def mirror_finding(machine: Machine, settings: Settings) -> Finding:
     """Report the engine's registry mirrors and playground's mirror stack:
-    each must answer the registry API."""
+    each must respond to the registry API."""
     from playground.errors import UsageError
     from playground.mirror import find_mirror
 
@@ -361,7 +361,7 @@ def mirror_finding(machine: Machine, settings: Settings) -> Finding:
 def _registry_problem(url: str) -> str | None:
     """Return why ``url`` is not a registry API base, or None when it is.
 
-    401 counts as an answer: a registry that wants a token is still there.
+    A 401 response counts: a registry that requires a token is still there.
     """
     import urllib.error
     import urllib.request

@@ -1,4 +1,4 @@
-"""Doctor findings from captured engine answers, without an engine."""
+"""Doctor findings from engine data shaped like docker info, without an engine."""
 
 from __future__ import annotations
 
