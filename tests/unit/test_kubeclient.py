@@ -384,3 +384,26 @@ def test_unreachable_api_becomes_prerequisite_error():
     with pytest.raises(PrerequisiteError) as raised:
         client.namespace_exists("x")
     assert "is not reachable" in raised.value.message
+
+
+def test_pod_log_lines_split_chunks_and_release():
+    client = make_client()
+    response = mock.Mock()
+    response.stream.return_value = iter([b"first li", b"ne\nsecond\nthi", b"rd"])
+    client.apis.core.read_namespaced_pod_log.return_value = response
+
+    lines = list(client.pod_log_lines(NAMESPACE, "web-1", "web", 10, follow=True))
+
+    assert lines == ["first line", "second", "third"]
+    response.release_conn.assert_called_once()
+    _, kwargs = client.apis.core.read_namespaced_pod_log.call_args
+    assert kwargs["follow"] is True
+    assert kwargs["tail_lines"] == 10
+    assert kwargs["_preload_content"] is False
+
+
+def test_pod_log_lines_api_error_is_project_error():
+    client = make_client()
+    client.apis.core.read_namespaced_pod_log.side_effect = not_found("web-1")
+    with pytest.raises(kubeclient.NotFound, match="web-1"):
+        list(client.pod_log_lines(NAMESPACE, "web-1", "web", 10, follow=False))
