@@ -49,7 +49,7 @@ def up(
         raise UsageError(
             f"stack {stack.name} runs on {', '.join(stack.backends)} only, not on "
             f"{backend.name}",
-            hint=f"run: playground up {stack.name} --on {stack.backends[0]}",
+            hint=f"run: playground up {stack.command_name} --on {stack.backends[0]}",
         )
     action = setup_action(stack)
     if action is not None:
@@ -92,7 +92,7 @@ def check(stack: Stack, backend: Backend, settings: Settings) -> StackReport:
     if all(report.state is None for report in reports):
         raise Unhealthy(
             f"stack {stack.name} is not up on {backend.name}",
-            hint=f"run 'playground up {stack.name} --on {backend.name}'",
+            hint=f"run 'playground up {stack.command_name} --on {backend.name}'",
         )
     return StackReport(stack, backend.name, reports)
 

@@ -189,8 +189,8 @@ def find_mirror(settings: Settings, stack_name: str | None = None) -> Mirror:
     if endpoint is None:
         raise UsageError(
             f"the registry of stack {stack.name} on {backend_name} is not running",
-            hint=f"run 'playground check {stack.name}' to see why, or "
-            f"'playground up {stack.name} --on {backend_name}' to start it",
+            hint=f"run 'playground check {stack.command_name}' to see why, or "
+            f"'playground up {stack.command_name} --on {backend_name}' to start it",
         )
     container = state.instance_ids[0] if state.instance_ids else None
     return Mirror(stack.name, backend_name, endpoint.host, endpoint.port, spec.path, container)

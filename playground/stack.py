@@ -13,6 +13,7 @@ ready, names a known setup action in ``x-playground.setup``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,10 +97,17 @@ class Stack:
     mirror: MirrorSpec | None = None
     setup: str | None = None
     backends: list[str] = field(default_factory=lambda: list(KNOWN_BACKENDS))
+    # How commands name the stack: its name, or the path of a user's file.
+    argument: str = ""
 
     @property
     def directory(self) -> Path:
         return self.file.parent
+
+    @property
+    def command_name(self) -> str:
+        """Return the STACK argument that names this stack in a command."""
+        return self.argument or self.name
 
     @property
     def services(self) -> list[str]:
@@ -157,7 +165,7 @@ def load_stack(name_or_path: str, stacks_dir: Path) -> Stack:
                 f"{name_or_path} would run as stack {name!r}, the name of a shipped stack",
                 hint="rename the file or its folder so its stack name is a new one",
             )
-        return parse_stack(file, name)
+        return dataclasses.replace(parse_stack(file, name), argument=name_or_path)
 
     file = stacks_dir / name_or_path / STACK_FILE
     if not file.is_file():

@@ -169,7 +169,7 @@ class KindBackend(KubernetesBackend):
         kind_cli.create_cluster(self.cluster, yaml.safe_dump(config, sort_keys=False))
         notes.append(
             f"created kind cluster {self.cluster} ({nodes} node(s)); "
-            f"'playground down {stack.name} --on kind --cluster' deletes it"
+            f"'playground down {stack.command_name} --on kind --cluster' deletes it"
         )
 
     def _check_existing(
@@ -192,8 +192,8 @@ class KindBackend(KubernetesBackend):
             raise PrerequisiteError(
                 f"kind cluster {self.cluster} does not map port(s) {shown} that stack "
                 f"{stack.name} publishes; kind sets port mappings only when it creates a cluster",
-                hint=f"recreate it: playground down {stack.name} --on kind --cluster, then "
-                f"playground up {stack.name} --on kind (this deletes every stack in it)",
+                hint=f"recreate it: playground down {stack.command_name} --on kind --cluster, then "
+                f"playground up {stack.command_name} --on kind (this deletes every stack in it)",
             )
         if self.nodes is not None:
             notes.append(

@@ -132,7 +132,7 @@ class SwarmBackend:
         unless they already run (holding them would stop them)."""
         client = docker_client()
         notes: list[str] = []
-        swarm = self._ensure_swarm(client, notes)
+        swarm = self._ensure_swarm(client, stack, notes)
         routing_mesh = self._routing_mesh(client, swarm, notes)
         services = self._services(client, stack)
         states = self.states(stack) if services else {}
@@ -241,7 +241,9 @@ class SwarmBackend:
 
     # Swarm membership and the routing mesh
 
-    def _ensure_swarm(self, client: DockerClient, notes: list[str]) -> SwarmInfo:
+    def _ensure_swarm(
+        self, client: DockerClient, stack: Stack, notes: list[str]
+    ) -> SwarmInfo:
         with docker_errors(client):
             info = client.info().swarm
         state = info.local_node_state
@@ -252,7 +254,8 @@ class SwarmBackend:
                 client.node.update(info.node_id, labels_add={CREATED_LABEL: "true"})
             notes.append(
                 f"initialised a single-node swarm advertising {ADVERTISE_ADDRESS}; "
-                "'down --on swarm --leave-swarm' leaves it again"
+                f"'playground down {stack.command_name} --on swarm --leave-swarm' "
+                "leaves it again"
             )
             log.info("initialised a swarm, node %s", info.node_id)
             return SwarmInfo(info.node_id, 1, True)

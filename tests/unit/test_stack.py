@@ -212,3 +212,14 @@ def test_shipped_mirror_stack():
     assert stack.mirror is not None
     assert stack.images()["registry"] == "registry:2.8.3"
     assert [check.kind for check in stack.checks] == ["registry"]
+
+
+def test_command_name_is_what_commands_take(tmp_path):
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    path = folder / "compose.yaml"
+    path.write_text(MINIMAL)
+    by_path = load_stack(str(path), STACKS)
+    assert by_path.name == "shop"
+    assert by_path.command_name == str(path)
+    assert load_stack("web", STACKS).command_name == "web"
