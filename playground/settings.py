@@ -90,6 +90,12 @@ class Settings:
                 f"the state directory {state_dir} is not a directory",
                 hint="point PLAYGROUND_STATE_DIR at a directory, or remove the file",
             )
+        if env.get("PLAYGROUND_STACKS_DIR") and not stacks_dir.expanduser().is_dir():
+            raise ConfigError(
+                f"PLAYGROUND_STACKS_DIR {stacks_dir} is not a directory",
+                hint="point it at a folder of stacks (STACK/compose.yaml), or unset it "
+                "to use the stacks shipped with playground",
+            )
         _check_bind_address(bind_address)
         return cls(
             state_dir=state_dir.expanduser(),

@@ -182,3 +182,10 @@ def test_completion_of_stack_names():
 def test_completion_of_backends():
     assert complete("playground up web --on s") == ["swarm"]
     assert complete("playground check web --on k") == ["kind", "kubernetes"]
+
+
+def test_missing_stacks_dir_exits_2(monkeypatch, tmp_path):
+    monkeypatch.setenv("PLAYGROUND_STACKS_DIR", str(tmp_path / "nothing-here"))
+    result = runner.invoke(app, ["stacks"])
+    assert result.exit_code == 2
+    assert "is not a directory" in result.output
