@@ -150,18 +150,24 @@ def containers_publishing(client: DockerClient, port: int) -> list[str]:
         return [c.name for c in client.container.list(filters={"publish": str(port)})]
 
 
-def missing_images_error(client: DockerClient, document: dict) -> PrerequisiteError | None:
+def missing_images_error(
+    client: DockerClient, document: dict, cause: Exception | None = None
+) -> PrerequisiteError | None:
     """Return an error naming the images of a rendered document that are not
-    on this machine, or None if all are. Callers use it after a failed start."""
+    on this machine, or None if all are. Callers use it after a failed start;
+    the last lines of ``cause``'s error output (the pull's own message) go
+    into the details."""
     images = sorted({spec["image"] for spec in document["services"].values()})
     with docker_errors(client):
         missing = [image for image in images if not client.image.exists(image)]
     if not missing:
         return None
+    output = str(getattr(cause, "stderr", "") or "").strip().splitlines()
     return PrerequisiteError(
         "images not on this machine and not pulled: " + ", ".join(missing),
         hint="on a machine without registry access, run scripts/build-offline-images "
         "and set PLAYGROUND_IMAGE_MAP to the image map it writes",
+        details="\n".join(output[-10:]),
     )
 
 

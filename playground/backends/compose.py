@@ -119,7 +119,7 @@ class ComposeBackend:
             try:
                 client.compose.up(detach=True, quiet=True, remove_orphans=True)
             except DockerException as error:
-                raise missing_images_error(client, document) or error
+                raise missing_images_error(client, document, error) or error
 
         after_ids = [c.id for c in self._containers(client, stack)]
         unchanged = (

@@ -163,7 +163,7 @@ class SwarmBackend:
                     self.stack_name(stack), [path], prune=True, resolve_image="never"
                 )
             except DockerException as error:
-                raise missing_images_error(client, document) or error
+                raise missing_images_error(client, document, error) or error
         return UpResult(changed=True, notes=notes)
 
     def _is_current(
