@@ -138,7 +138,7 @@ def test_no_kind_cluster_yet(monkeypatch, tmp_path):
     from playground.settings import Settings
 
     monkeypatch.setattr(doctor.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(kind_cli, "clusters", lambda: [])
+    monkeypatch.setattr(kind_cli, "clusters", list)
     finding = doctor.kind_cluster_finding(doctor.Machine(), Settings.resolve())
     assert finding.verdict == doctor.OK
     assert "'up --on kind' creates it" in finding.detail
