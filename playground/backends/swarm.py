@@ -399,6 +399,8 @@ class SwarmBackend:
         )
         if desired == 0:
             state.status, state.detail = "stopped", "scaled to 0 replicas"
+            # No task listens, so the published port leads nowhere.
+            state.endpoints = []
         elif len(running) >= desired:
             pass
         elif failed and (len(failed) >= MAX_FAILED_TASKS or failed[0].state == "rejected"):

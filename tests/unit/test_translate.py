@@ -150,10 +150,15 @@ def test_swarm_state_running_with_health():
     assert state.health == "healthy"
 
 
-def test_swarm_state_scaled_to_zero():
+def test_swarm_state_scaled_to_zero(monkeypatch):
+    from playground.backends import Endpoint
+
+    published = [Endpoint(3306, "127.0.0.1", 3306)]
+    monkeypatch.setattr("playground.backends.swarm._service_endpoints", lambda s: published)
     state = swarm_state(0, [])
     assert state.status == "stopped"
     assert state.detail == "scaled to 0 replicas"
+    assert state.endpoints == []
 
 
 def test_swarm_state_starting_counts_tasks():
