@@ -84,8 +84,9 @@ ContextOption = Annotated[
     str | None,
     typer.Option(
         "--context",
-        help="With --on kubernetes: the kubeconfig context of the cluster "
-        "[default: the current context].",
+        help="With --on kubernetes: the kubeconfig context of the cluster; with "
+        "--on swarm: the Docker context of an existing swarm [default: the current "
+        "context].",
         metavar="NAME",
     ),
 ]
@@ -142,8 +143,11 @@ def _context(
 
     if backend_name is not None:
         check_backend_name(backend_name)
-    if context is not None and backend_name != "kubernetes":
-        raise UsageError("--context goes with --on kubernetes")
+    if context is not None and backend_name not in ("kubernetes", "swarm"):
+        raise UsageError(
+            "--context goes with --on kubernetes (a kubeconfig context) or --on swarm "
+            "(a Docker context)"
+        )
     if nodes is not None and backend_name != "kind":
         raise UsageError("--nodes goes with --on kind")
     settings = Settings.resolve(
@@ -157,9 +161,10 @@ def _context(
         from playground.mirror import with_upstream
 
         stack = with_upstream(stack, settings.mirror_upstream)
-    if starting and backend_name != "kubernetes":
-        # A cluster of the kubeconfig shares no ports or names with the
-        # local engine, and may be reached where no engine runs.
+    if starting and backend_name != "kubernetes" and context is None:
+        # A cluster of the kubeconfig, or a swarm of another Docker context,
+        # shares no ports or names with the local engine, and may be reached
+        # where no engine runs.
         elsewhere = [name for name in find_backends(stack.name) if name != backend_name]
         if elsewhere:
             raise UsageError(

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from playground.errors import CommandError, PrerequisiteError
+from playground.errors import CommandError, PrerequisiteError, UsageError
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
@@ -38,11 +38,14 @@ def docker_client(
     project: str | None = None,
     compose_file: Path | None = None,
     project_directory: Path | None = None,
+    context: str | None = None,
 ) -> DockerClient:
-    """Return a python-on-whales client, bound to a Compose project if given."""
+    """Return a python-on-whales client, bound to a Compose project if given,
+    talking to the engine of Docker context ``context`` if given."""
     from python_on_whales import DockerClient
 
     return DockerClient(
+        context=context,
         compose_project_name=project,
         compose_files=[compose_file] if compose_file else [],
         compose_project_directory=project_directory,
@@ -179,3 +182,40 @@ def existing_volumes(client: DockerClient, label: str, declared: list[str]) -> l
         labelled = client.volume.list(filters=[("label", label)])
         present = [name for name in declared if client.volume.exists(name)]
     return sorted({volume.name for volume in labelled} | set(present))
+
+
+def engine_host(context: str | None = None) -> str | None:
+    """Return the host name of the engine that ``context`` (default: the
+    current one, or DOCKER_HOST) reaches over the network (``tcp://``,
+    ``ssh://``), or None for an engine on a local socket.
+
+    Raises UsageError when no Docker context has that name.
+    """
+    from python_on_whales.exceptions import DockerException
+
+    url = os.environ.get("DOCKER_HOST") if context is None else None
+    if not url:
+        client = docker_client()
+        with docker_errors(client):
+            try:
+                endpoints = client.context.inspect(context).endpoints or {}
+            except DockerException as error:
+                if context is None:
+                    raise
+                raise UsageError(
+                    f"no Docker context is named {context!r}",
+                    hint="'docker context ls' lists them",
+                ) from error
+        url = endpoints["docker"].host if "docker" in endpoints else ""
+    return endpoint_host(url or "")
+
+
+def endpoint_host(url: str) -> str | None:
+    """Return the host of a Docker endpoint URL reached over the network,
+    None for ``unix://`` and ``npipe://`` (and an empty URL)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in ("tcp", "ssh", "http", "https") and parts.hostname:
+        return parts.hostname
+    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from playground.backends import BACKEND_LABEL, STACK_LABEL
@@ -26,6 +27,8 @@ UNSUPPORTED_BY_SWARM = {
     "security_opt": "Swarm services do not support it",
     "userns_mode": "Swarm services do not support it",
 }
+# Swarm refuses configs larger than this.
+MAX_CONFIG_BYTES = 500 * 1024
 RESTART_TO_CONDITION = {
     "no": "none",
     "always": "any",
@@ -112,6 +115,8 @@ def to_swarm(
             deploy["endpoint_mode"] = "dnsrr"
         if name in held:
             deploy["replicas"] = 0
+        if spec.get("volumes"):
+            _configs_from_files(name, spec, document, notes)
         if spec.get("ports"):
             published = True
             spec["ports"] = [_swarm_port(entry, routing_mesh) for entry in spec["ports"]]
@@ -149,6 +154,62 @@ def _drop_unsupported(name: str, spec: dict[str, Any], notes: list[str]) -> None
             )
         else:
             notes.append(f"{name}: dropped depends_on (Swarm starts services in any order)")
+
+
+def _configs_from_files(
+    name: str, spec: dict[str, Any], document: dict[str, Any], notes: list[str]
+) -> None:
+    """Turn the service's read-only bind mounts of files into Swarm configs,
+    which Swarm copies to whichever node runs the task. A config's content
+    cannot change, so its name carries a hash of the content."""
+    import hashlib
+
+    kept = []
+    for entry in spec["volumes"]:
+        bind = _read_only_bind(entry)
+        source = Path(bind[0]) if bind else None
+        if source is None or not source.is_file() or source.stat().st_size > MAX_CONFIG_BYTES:
+            kept.append(entry)
+            if bind and source is not None and source.is_dir():
+                notes.append(
+                    f"{name}: bind mount of the folder {source} is kept; on a swarm of "
+                    "several nodes only this machine's node has it"
+                )
+            continue
+        content = source.read_bytes()
+        key = f"{_config_key(source.name)}-{hashlib.sha256(content).hexdigest()[:10]}"
+        document.setdefault("configs", {})[key] = {"file": str(source)}
+        spec.setdefault("configs", []).append({"source": key, "target": bind[1]})
+        notes.append(
+            f"{name}: bind mount of {source.name} became the Swarm config {key}, "
+            "which reaches every node"
+        )
+    if kept:
+        spec["volumes"] = kept
+    else:
+        del spec["volumes"]
+
+
+def _read_only_bind(entry: Any) -> tuple[str, str] | None:
+    """Return (source, target) of a read-only bind mount with an absolute
+    source, in short or long syntax; None for anything else."""
+    if isinstance(entry, str):
+        parts = entry.split(":")
+        if len(parts) == 3 and parts[0].startswith("/") and "ro" in parts[2].split(","):
+            return parts[0], parts[1]
+        return None
+    if isinstance(entry, dict) and entry.get("type") == "bind" and entry.get("read_only"):
+        source = str(entry.get("source", ""))
+        if source.startswith("/") and entry.get("target"):
+            return source, str(entry["target"])
+    return None
+
+
+def _config_key(file_name: str) -> str:
+    """Return a config name made of the characters Swarm accepts."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", file_name).strip(".-_")[:40] or "file"
 
 
 def _convert_restart(name: str, spec: dict[str, Any], notes: list[str]) -> None:

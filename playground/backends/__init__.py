@@ -183,7 +183,8 @@ def get_backend(
 ) -> Backend:
     """Return the backend called ``name``; UsageError lists the known ones.
 
-    ``context`` names the kubeconfig context of the kubernetes backend;
+    ``context`` names the kubeconfig context of the kubernetes backend, or
+    the Docker context of the swarm backend;
     ``nodes`` is the node count of a cluster the kind backend creates.
     """
     check_backend_name(name)
@@ -202,7 +203,7 @@ def get_backend(
     if name == "swarm":
         from playground.backends.swarm import SwarmBackend
 
-        return SwarmBackend(settings, image_map)
+        return SwarmBackend(settings, image_map, context=context)
     raise UsageError(
         f"unknown backend {name!r}; known backends: {', '.join(KNOWN_BACKENDS)}"
     )

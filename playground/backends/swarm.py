@@ -10,7 +10,6 @@ on the node, so it is worked out once per swarm.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -41,6 +40,7 @@ from playground.engine import (
     containers_publishing,
     docker_client,
     docker_errors,
+    engine_host,
     existing_volumes,
     missing_images_error,
     read_retrying,
@@ -79,10 +79,34 @@ class SwarmInfo:
 class SwarmBackend:
     name = "swarm"
 
-    def __init__(self, settings: Settings, image_map: ImageMap):
+    def __init__(
+        self, settings: Settings, image_map: ImageMap, *, context: str | None = None
+    ):
+        """``context`` names the Docker context of an existing swarm; without
+        it the current engine is used, and put in a swarm if it is in none."""
         self.settings = settings
         self.image_map = image_map
+        self.context = context
         self.deployed_at = 0.0
+        self._host: tuple[str | None] | None = None
+
+    def _client(self) -> DockerClient:
+        if self.context is not None:
+            self.remote_host()  # UsageError first for a context that does not exist
+        return docker_client(context=self.context)
+
+    def remote_host(self) -> str | None:
+        """Return the host name of an engine reached over the network, or
+        None for one on a local socket; read once, from the Docker context."""
+        if self._host is None:
+            self._host = (engine_host(self.context),)
+        return self._host[0]
+
+    def endpoint_host(self) -> str:
+        """Return the address at which the swarm's published ports answer:
+        the remote engine's host, or 127.0.0.1 for an engine on a local socket
+        (Docker Desktop forwards its VM's ports to localhost too)."""
+        return self.remote_host() or "127.0.0.1"
 
     @staticmethod
     def stack_name(stack: Stack) -> str:
@@ -130,7 +154,7 @@ class SwarmBackend:
     ) -> UpResult:
         """Deploy the stack; services in ``held`` get zero replicas for now,
         unless they already run (holding them would stop them)."""
-        client = docker_client()
+        client = self._client()
         notes: list[str] = []
         swarm = self._ensure_swarm(client, stack, notes)
         routing_mesh = self._routing_mesh(client, swarm, notes)
@@ -146,11 +170,15 @@ class SwarmBackend:
         path = write_document(self.settings.stack_state_dir(stack.name), "swarm.yaml", document)
         if self._is_current(stack, services, states, document, config_hash):
             return UpResult(changed=False, notes=notes)
-        ensure_free(
-            _host_bindings(document),
-            own_ports={e.port for s in services for e in _service_endpoints(s)},
-            container_holders=lambda port: containers_publishing(client, port),
-        )
+        own_ports = {e.port for s in services for e in _service_endpoints(s, "")}
+        if self.remote_host() is None:
+            ensure_free(
+                _host_bindings(document),
+                own_ports=own_ports,
+                container_holders=lambda port: containers_publishing(client, port),
+            )
+        else:
+            self._ensure_unpublished(client, document, own_ports)
         if swarm.nodes > 1:
             notes += self._local_only_images(client, document)
 
@@ -190,7 +218,7 @@ class SwarmBackend:
     def down(self, stack: Stack, *, volumes: bool, leave_swarm: bool = False) -> DownResult:
         """Remove the stack and wait until its containers and network are gone,
         so an immediate ``up`` can create them again."""
-        client = docker_client()
+        client = self._client()
         name = self.stack_name(stack)
         if not self._in_swarm(client):
             return DownResult(was_up=False)
@@ -247,6 +275,14 @@ class SwarmBackend:
         with docker_errors(client):
             info = client.info().swarm
         state = info.local_node_state
+        if state == "inactive" and (self.context or self.remote_host()):
+            where = f"Docker context {self.context}" if self.context else self.remote_host()
+            raise PrerequisiteError(
+                f"the engine of {where} is in no swarm; playground creates a swarm "
+                "only on a local engine",
+                hint="create or join one there ('docker swarm init' on that engine), "
+                "or leave out --context to use a single-node swarm on this machine",
+            )
         if state == "inactive":
             with docker_errors(client):
                 client.swarm.init(advertise_address=ADVERTISE_ADDRESS)
@@ -273,6 +309,27 @@ class SwarmBackend:
         labels = self._node_labels(client, info.node_id)
         return SwarmInfo(info.node_id, info.nodes or 1, labels.get(CREATED_LABEL) == "true")
 
+    def _ensure_unpublished(
+        self, client: DockerClient, document: dict[str, Any], own_ports: set[int]
+    ) -> None:
+        """Raise PrerequisiteError naming the services of other stacks that
+        publish a port this stack needs. On a remote engine only the swarm's
+        own services can be seen, not other processes on its nodes."""
+        wanted = {b.port for b in _host_bindings(document)} - own_ports
+        with docker_errors(client):
+            services = client.service.list()
+        taken = [
+            f"port {endpoint.port} is already published by service {service.spec.name}"
+            for service in services
+            for endpoint in _service_endpoints(service, "")
+            if endpoint.port in wanted
+        ]
+        if taken:
+            raise PrerequisiteError(
+                "; ".join(taken),
+                hint="remove that service, or change the host port in the stack file",
+            )
+
     def _node_labels(self, client: DockerClient, node_id: str) -> dict[str, str]:
         with docker_errors(client):
             return client.node.inspect(node_id).spec.labels or {}
@@ -288,7 +345,7 @@ class SwarmBackend:
         if known in ("works", "broken"):
             return known == "works"
 
-        works = ipvs_available(client)
+        works = ipvs_available(client, self.context)
         if swarm.created_here:
             # A swarm that playground did not create is left unchanged.
             with docker_errors(client):
@@ -351,11 +408,11 @@ class SwarmBackend:
         Swarm removes old tasks while they are being listed, so a read that
         meets a vanished object is retried before the error is raised.
         """
-        return read_retrying(docker_client(), lambda: self._read_states(stack.name))
+        return read_retrying(self._client(), lambda: self._read_states(stack.name))
 
     def _read_states(self, stack_name: str) -> dict[str, ServiceState]:
         namespace = resource_name(stack_name)
-        client = docker_client()
+        client = self._client()
         services = client.service.list(
             filters=[("label", f"{NAMESPACE_LABEL}={namespace}")]
         )
@@ -370,16 +427,24 @@ class SwarmBackend:
         health = {c.id: c.state.health for c in containers if c.state.health}
 
         prefix = namespace + "_"
+        host = self.endpoint_host()
         states = {}
         for service in services:
             name = service.spec.name.removeprefix(prefix)
             own = [task for task in tasks if task.service_id == service.id]
-            states[name] = self._service_state(name, service, own, health)
+            states[name] = self._service_state(name, service, own, health, host)
         return states
 
     def _service_state(
-        self, name: str, service: Service, tasks: list[_TaskView], health: dict[str, Any]
+        self,
+        name: str,
+        service: Service,
+        tasks: list[_TaskView],
+        health: dict[str, Any],
+        host: str,
     ) -> ServiceState:
+        """Return the state of one service from its tasks; ``host`` is the
+        address of its published ports."""
         desired = _desired_replicas(service)
         current = [t for t in tasks if t.desired_state == "running"]
         running = [t for t in current if t.state == "running"]
@@ -393,7 +458,7 @@ class SwarmBackend:
             service=name,
             status="running",
             health=worst_health([h.status for h in healths]),
-            endpoints=_service_endpoints(service),
+            endpoints=_service_endpoints(service, host),
             instance_ids=[t.id for t in current],
             probe=last_probe(healths),
         )
@@ -419,7 +484,7 @@ class SwarmBackend:
         return state
 
     def logs(self, stack: Stack, service: str, tail: int) -> str:
-        client = docker_client()
+        client = self._client()
         with docker_errors(client):
             return client.service.logs(f"{self.stack_name(stack)}_{service}", tail=tail)
 
@@ -428,7 +493,7 @@ class SwarmBackend:
     ) -> Iterator[str]:
         """Yield the services' log lines, each prefixed with its service;
         with ``follow``, until interrupted."""
-        client = docker_client()
+        client = self._client()
         streams = [
             prefixed(
                 service,
@@ -450,7 +515,7 @@ class SwarmBackend:
 
     def deployed(self) -> dict[str, dict[str, ServiceState]]:
         """Return every stack this backend runs, found by service label."""
-        client = docker_client()
+        client = self._client()
         if not self._in_swarm(client):
             return {}
         with docker_errors(client):
@@ -469,7 +534,7 @@ class SwarmBackend:
 
     def volumes(self, stack: Stack) -> list[str]:
         """Return the stack's volumes that exist, which ``down --volumes`` deletes."""
-        return self._volume_names(docker_client(), stack)
+        return self._volume_names(self._client(), stack)
 
     def _volume_names(self, client: DockerClient, stack: Stack) -> list[str]:
         # Declared volumes count too: Compose may have created them.
@@ -526,12 +591,10 @@ def _desired_replicas(service: Service) -> int:
     return 1
 
 
-def _service_endpoints(service: Service) -> list[Endpoint]:
-    # NOTE: the host is this machine. On a swarm reached through a remote
-    # context the checks would need a node's address instead.
+def _service_endpoints(service: Service, host: str) -> list[Endpoint]:
     ports = (service.endpoint.ports if service.endpoint else None) or []
     return [
-        Endpoint(p.target_port, "127.0.0.1", p.published_port, p.protocol or "tcp")
+        Endpoint(p.target_port, host, p.published_port, p.protocol or "tcp")
         for p in ports
         if p.published_port
     ]
@@ -547,18 +610,19 @@ def _host_bindings(document: dict[str, Any]) -> list[HostBinding]:
     ]
 
 
-def ipvs_available(client: DockerClient) -> bool:
+def ipvs_available(client: DockerClient, context: str | None = None) -> bool:
     """Return whether the engine's kernel can run Swarm's routing mesh: False
     for a local engine without /proc/sys/net/ipv4/vs. An engine elsewhere (a
     remote context, Docker Desktop's VM) is taken to have IPVS."""
-    return not (_engine_is_local(client) and not Path("/proc/sys/net/ipv4/vs").exists())
+    return not (
+        _engine_is_local(client, context) and not Path("/proc/sys/net/ipv4/vs").exists()
+    )
 
 
-def _engine_is_local(client: DockerClient) -> bool:
-    """Return whether the engine runs on this machine (its name is this
-    host's name and DOCKER_HOST, if set, is a Unix socket)."""
-    host = os.environ.get("DOCKER_HOST", "")
-    if host and not host.startswith("unix://"):
+def _engine_is_local(client: DockerClient, context: str | None) -> bool:
+    """Return whether the engine runs on this machine: it is reached through
+    a local socket and its name is this host's name."""
+    if engine_host(context) is not None:
         return False
     with docker_errors(client):
         return client.info().name == socket.gethostname()

@@ -140,7 +140,9 @@ def task(state, desired="running", updated=100.0, error=""):
 def swarm_state(replicas, tasks, health=None):
     backend = SwarmBackend(Settings(Path("."), STACKS, None, 5, "127.0.0.1"), ImageMap())
     backend.deployed_at = 50.0
-    return backend._service_state("db", FakeService(replicas), tasks, health or {})
+    return backend._service_state(
+        "db", FakeService(replicas), tasks, health or {}, "127.0.0.1"
+    )
 
 
 def test_swarm_state_running_with_health():
@@ -154,7 +156,7 @@ def test_swarm_state_scaled_to_zero(monkeypatch):
     from playground.backends import Endpoint
 
     published = [Endpoint(3306, "127.0.0.1", 3306)]
-    monkeypatch.setattr("playground.backends.swarm._service_endpoints", lambda s: published)
+    monkeypatch.setattr("playground.backends.swarm._service_endpoints", lambda service, host: published)
     state = swarm_state(0, [])
     assert state.status == "stopped"
     assert state.detail == "scaled to 0 replicas"
@@ -179,3 +181,93 @@ def test_swarm_state_ignores_failures_before_deploy():
     state = swarm_state(1, tasks)
     assert state.status == "starting"
     assert "failed" not in state.detail
+
+
+def test_read_only_file_binds_become_configs(tmp_path):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\n")
+    site = tmp_path / "site"
+    site.mkdir()
+    volumes = [
+        f"{conf}:/etc/nginx/nginx.conf:ro",
+        {"type": "bind", "source": str(conf), "target": "/copy.conf", "read_only": True},
+        f"{conf}:/writable.conf",
+        f"{site}:/usr/share/nginx/html:ro",
+        "data:/var/lib/data",
+    ]
+    translation = to_swarm(
+        document(volumes=volumes), routing_mesh=True, bind_address="0.0.0.0"
+    )
+
+    app = translation.document["services"]["app"]
+    (key,) = translation.document["configs"]
+    assert key.startswith("nginx.conf-")
+    assert translation.document["configs"][key] == {"file": str(conf)}
+    assert app["configs"] == [
+        {"source": key, "target": "/etc/nginx/nginx.conf"},
+        {"source": key, "target": "/copy.conf"},
+    ]
+    assert app["volumes"] == volumes[2:]
+    assert any(f"became the Swarm config {key}" in note for note in translation.notes)
+    assert any("folder" in note and str(site) in note for note in translation.notes)
+
+
+def test_config_name_changes_with_content(tmp_path):
+    conf = tmp_path / "fluent.conf"
+
+    def config_key(text):
+        conf.write_text(text)
+        spec = document(volumes=[f"{conf}:/fluentd/etc/fluent.conf:ro"])
+        translation = to_swarm(spec, routing_mesh=True, bind_address="0.0.0.0")
+        return next(iter(translation.document["configs"]))
+
+    assert config_key("<source>\n</source>\n") != config_key("<match **>\n</match>\n")
+
+
+def test_missing_bind_source_is_left_to_swarm(tmp_path):
+    volumes = [f"{tmp_path / 'absent.conf'}:/etc/app.conf:ro"]
+    translation = to_swarm(document(volumes=volumes), routing_mesh=True, bind_address="0.0.0.0")
+    assert translation.document["services"]["app"]["volumes"] == volumes
+    assert "configs" not in translation.document
+
+
+def context_backend(host):
+    backend = SwarmBackend(
+        Settings(Path("."), STACKS, None, 5, "127.0.0.1"), ImageMap(), context="lab"
+    )
+    backend._host = (host,)
+    return backend
+
+
+def inactive_client():
+    swarm = SimpleNamespace(local_node_state="inactive", error="")
+    return SimpleNamespace(info=lambda: SimpleNamespace(swarm=swarm))
+
+
+@pytest.mark.parametrize("host", ["manager.lab", None])
+def test_swarm_is_not_created_through_a_context(host):
+    from playground.errors import PrerequisiteError
+
+    with pytest.raises(PrerequisiteError, match="Docker context lab is in no swarm"):
+        context_backend(host)._ensure_swarm(inactive_client(), load_stack("web", STACKS), [])
+
+
+def test_remote_endpoints_use_the_engine_host():
+    backend = context_backend("manager.lab")
+    assert backend.endpoint_host() == "manager.lab"
+    assert context_backend(None).endpoint_host() == "127.0.0.1"
+
+
+def test_remote_port_held_by_another_service_is_named():
+    from playground.errors import PrerequisiteError
+
+    port = SimpleNamespace(target_port=80, published_port=8080, protocol="tcp")
+    other = SimpleNamespace(
+        spec=SimpleNamespace(name="shop_front"), endpoint=SimpleNamespace(ports=[port])
+    )
+    client = SimpleNamespace(service=SimpleNamespace(list=lambda: [other]))
+    rendered = to_swarm(document(), routing_mesh=True, bind_address="0.0.0.0").document
+
+    with pytest.raises(PrerequisiteError, match="port 8080 is already published by service shop_front"):
+        context_backend("manager.lab")._ensure_unpublished(client, rendered, set())
+    context_backend("manager.lab")._ensure_unpublished(client, rendered, {8080})
