@@ -511,7 +511,12 @@ def _confirm_deletion(stack, backend, *, volumes: bool, cluster: bool) -> None:
             hint="confirm with --yes; no terminal is attached to ask",
         )
     render.info(f"down {stack.name} deletes, for good: {listing}")
-    if not typer.confirm("delete them?", default=False, err=True):
+    try:
+        confirmed = typer.confirm("delete them?", default=False, err=True)
+    except typer.Abort:
+        # Ctrl-C or end of input at the prompt: the user's interrupt.
+        raise KeyboardInterrupt from None
+    if not confirmed:
         render.info("nothing deleted")
         raise typer.Exit(EXIT_FAILED)
 
@@ -528,7 +533,7 @@ def status(
 ) -> None:
     """Show every playground stack that is up, on every backend, found by the
     labels playground puts on what it creates, with the result of each
-    service's last health probe."""
+    service's last health probe. With --check, exit 1 if a stack is unhealthy."""
     from playground import render
     from playground.backends import get_backend, local_backends
     from playground.imagemap import ImageMap
@@ -549,6 +554,8 @@ def status(
             render.print_json(rows)
         else:
             render.print_status(rows)
+    if any(row["healthy"] is False for row in rows):
+        raise typer.Exit(1)
 
 
 def _check_all(settings, backends, deployed, stacks) -> dict:

@@ -76,7 +76,15 @@ def export_stack(
 
     Generated passwords are never printed: secrets point at the files
     ``up`` would create, or hold a placeholder in the Kubernetes Secret.
+    A stack limited to other backends (``x-playground.backends``) is refused
+    as ``up`` refuses it.
     """
+    if target in TARGETS:
+        stack.require_backend(
+            # kind and an existing cluster get the same objects.
+            "kind" if target == "kubernetes" and "kind" in stack.backends else target,
+            hint=f"export it to a backend it runs on: {', '.join(stack.backends)}",
+        )
     if target == "kubernetes":
         return _kubernetes(stack, settings, image_map)
     if target in ("swarm", "compose"):
@@ -95,10 +103,17 @@ def _kubernetes(stack: Stack, settings: Settings, image_map: ImageMap) -> Export
     pinned = node_ports(port_mappings([stack], settings.bind_address), stack.name)
     objects = render_objects(stack, image_map, backend="kind", node_ports=pinned)
     notes = list(objects.notes)
+    host_ports = {(p.service, p.container_port): p.host_port for p in stack.published_ports()}
     for (service, container_port), node_port in sorted(pinned.items()):
         notes.append(
-            f"{service}: published port {container_port} became a NodePort Service on "
-            f"nodePort {node_port}, which the kind cluster maps to the host port"
+            f"{service}: port {container_port}, published on host port "
+            f"{host_ports.get((service, container_port))}, became a NodePort Service on "
+            f"nodePort {node_port}, which the kind cluster maps to that host port"
+        )
+    if stack.generated_secrets:
+        notes.append(
+            "secret: the generated passwords are shown as placeholders; up puts "
+            "the real ones in the Secret"
         )
     return Export("kubernetes", objects.objects, group_changes(notes))
 

@@ -94,7 +94,12 @@ def load_image_map(path: Path | None) -> ImageMap:
         )
     relocations = {}
     for upstream, replacement in images.items():
-        if not isinstance(upstream, str) or not isinstance(replacement, str):
+        if not (
+            isinstance(upstream, str)
+            and isinstance(replacement, str)
+            and replacement.strip()
+            and not any(c.isspace() for c in replacement.strip())
+        ):
             raise ConfigError(
                 f"{path}: images.{upstream}: expected an image reference string, "
                 f"got {replacement!r}"

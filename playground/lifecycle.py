@@ -45,12 +45,9 @@ def up(
     the first phase and configures the stack once all are ready. The checks
     then run again, because they may prove what the setup configured.
     """
-    if backend.name not in stack.backends:
-        raise UsageError(
-            f"stack {stack.name} runs on {', '.join(stack.backends)} only, not on "
-            f"{backend.name}",
-            hint=f"run: playground up {stack.command_name} --on {stack.backends[0]}",
-        )
+    stack.require_backend(
+        backend.name, hint=f"run: playground up {stack.command_name} --on {stack.backends[0]}"
+    )
     action = setup_action(stack)
     if action is not None:
         stack = action.prepare(stack, backend.name, settings)

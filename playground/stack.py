@@ -139,6 +139,15 @@ class Stack:
                 ports.append(parse_port(entry, service, self.file, where))
         return ports
 
+    def require_backend(self, backend: str, hint: str) -> None:
+        """Raise UsageError, with ``hint``, unless the stack runs on ``backend``."""
+        if backend not in self.backends:
+            raise UsageError(
+                f"stack {self.name} runs on {', '.join(self.backends)} only, "
+                f"not on {backend}",
+                hint=hint,
+            )
+
     def checks_for(self, service: str) -> list[HealthCheck]:
         return [check for check in self.checks if check.service == service]
 
@@ -275,6 +284,8 @@ def _validate_service(file: Path, service: str, spec: Any) -> None:
     )
     ports = spec.get("ports", [])
     _expect(isinstance(ports, list), file, f"{where}.ports", "a list", ports)
+    for index, entry in enumerate(ports):
+        parse_port(entry, service, file, f"{where}.ports[{index}]")
 
 
 def _parse_secrets(file: Path, secrets: Any) -> list[str]:
@@ -469,15 +480,17 @@ def parse_port(entry: Any, service: str, file: Path, where: str) -> PublishedPor
             '"[IP:][HOST:]CONTAINER[/PROTOCOL]" with single ports (no ranges)',
             entry,
         )
-        host = match["host"]
+        host = int(match["host"]) if match["host"] else None
+        container = int(match["container"])
         ip = match["ip"].strip("[]") if match["ip"] else None
-        return PublishedPort(
-            service,
-            int(match["container"]),
-            int(host) if host else None,
-            ip,
-            match["protocol"] or "tcp",
+        _expect(
+            _is_port(container) and (host is None or _is_port(host)) and _is_ip(ip),
+            file,
+            where,
+            "ports from 1 to 65535 and, if given, an IP address such as 127.0.0.1",
+            entry,
         )
+        return PublishedPort(service, container, host, ip, match["protocol"] or "tcp")
     _expect(isinstance(entry, dict), file, where, "a string, a number or a mapping", entry)
     target = entry.get("target")
     _expect(_is_port(target), file, f"{where}.target", "a container port number", target)
@@ -491,13 +504,26 @@ def parse_port(entry: Any, service: str, file: Path, where: str) -> PublishedPor
         "a single host port number",
         published,
     )
-    return PublishedPort(
-        service, target, published, entry.get("host_ip"), entry.get("protocol", "tcp")
-    )
+    host_ip = entry.get("host_ip")
+    _expect(_is_ip(host_ip), file, f"{where}.host_ip", "an IP address such as 127.0.0.1", host_ip)
+    return PublishedPort(service, target, published, host_ip, entry.get("protocol", "tcp"))
 
 
 def _is_port(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
+
+
+def _is_ip(value: Any) -> bool:
+    """Return whether ``value`` is None (no address given) or an IP address."""
+    import ipaddress
+
+    if value is None:
+        return True
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _expect(condition: bool, file: Path, key: str, expected: str, value: Any) -> None:

@@ -89,7 +89,9 @@ def test_check_names_stopped_database(playground):
     failed = [s["service"] for s in report["services"] if not s["ok"]]
     assert failed == ["db"]
 
-    rows = json.loads(playground("status", "--check", "--json").stdout)
+    status = playground("status", "--check", "--json")
+    assert status.exit_code == 1, status.output
+    rows = json.loads(status.stdout)
     assert rows[0]["healthy"] is False
     services = {s["service"]: s for s in rows[0]["services"]}
     assert services["db"]["check"].startswith("FAIL")

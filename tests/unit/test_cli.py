@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from playground.cli import app
@@ -144,6 +145,20 @@ def test_down_volumes_asks_on_terminal(monkeypatch, tmp_path):
     accepted = runner.invoke(app, ["down", "web", "--volumes"], input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert backend.down_calls == [True]
+
+
+def test_interrupt_at_the_question_exits_130(monkeypatch, tmp_path):
+    backend = _FakeBackend(["playground-web_db-data"])
+    _with_backend(monkeypatch, tmp_path, backend)
+    monkeypatch.setattr("playground.cli._stdin_is_terminal", lambda: True)
+
+    def interrupted(*args, **kwargs):
+        raise typer.Abort
+
+    monkeypatch.setattr("typer.confirm", interrupted)
+    result = runner.invoke(app, ["down", "web", "--volumes"])
+    assert result.exit_code == 130, result.output
+    assert backend.down_calls == []
 
 
 def test_down_volumes_nothing_to_delete_asks_nothing(monkeypatch, tmp_path):

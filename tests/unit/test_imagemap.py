@@ -33,7 +33,10 @@ def test_no_map_changes_nothing():
     assert ImageMap().relocated({"a": "b:1"}) == {"a": "b:1"}
 
 
-@pytest.mark.parametrize("text", ["[]", "images: [a]", "images:\n  a: [b]\n", ": :"])
+@pytest.mark.parametrize(
+    "text",
+    ["[]", "images: [a]", "images:\n  a: [b]\n", ": :", "images:\n  a: ''\n", "images:\n  a: b c\n"],
+)
 def test_malformed_map_is_config_error(tmp_path, text):
     path = tmp_path / "map.yaml"
     path.write_text(text)

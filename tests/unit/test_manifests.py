@@ -21,6 +21,7 @@ from playground.stack import list_stacks, load_stack
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 SHIPPED = list_stacks(STACKS)
+ON_KIND = [name for name in SHIPPED if "kind" in load_stack(name, STACKS).backends]
 
 
 def render(name: str, backend: str = "kind", secret_values=None):
@@ -62,7 +63,7 @@ def test_shipped_stacks_include_web_and_logging():
     assert {"web", "logging"} <= set(SHIPPED)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", ON_KIND)
 def test_export_output_validates(name, tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["export", name, "--to", "kubernetes"])
@@ -71,6 +72,14 @@ def test_export_output_validates(name, tmp_path, monkeypatch):
     assert documents[0]["kind"] == "Namespace"
     validate_all(documents)
     assert "# converted:" in result.stdout or "# added:" in result.stdout
+
+
+@pytest.mark.parametrize("target", ["kubernetes", "swarm"])
+def test_export_refuses_a_backend_the_stack_does_not_run_on(target, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["export", "harbor", "--to", target])
+    assert result.exit_code == 2, result.output
+    assert f"runs on compose only, not on {target}" in result.output
 
 
 @pytest.mark.parametrize("target", ["swarm", "compose"])

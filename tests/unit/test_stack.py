@@ -78,6 +78,22 @@ def test_compose_file_by_path(tmp_path):
             "no ranges",
         ),
         (
+            "services:\n  app:\n    image: x:1\n    ports: ['80800:8080']\n",
+            "services.app.ports[0]",
+            "ports from 1 to 65535",
+        ),
+        (
+            "services:\n  app:\n    image: x:1\n    ports: ['300.1.1.1:8080:8080']\n",
+            "services.app.ports[0]",
+            "an IP address",
+        ),
+        (
+            "services:\n  app:\n    image: x:1\n"
+            "    ports: [{target: 80, published: 8080, host_ip: nope}]\n",
+            "services.app.ports[0].host_ip",
+            "an IP address",
+        ),
+        (
             "services:\n  app: {image: 'x:1'}\nx-playground:\n  checks:\n"
             "    - {service: nope, http: {port: 80}}\n",
             "x-playground.checks[0].service",
