@@ -158,9 +158,16 @@ def _context(
     )
     stack = load_stack(stack_name, settings.stacks_dir)
     if upstream is not None or stack.mirror is not None:
-        from playground.mirror import with_upstream
+        from playground import render
+        from playground.mirror import running_upstream, upstream_of, with_upstream
 
-        stack = with_upstream(stack, settings.mirror_upstream)
+        url = settings.mirror_upstream
+        if url is None and starting and stack.mirror is not None:
+            # A mirror that is up keeps its upstream unless one is given.
+            url = running_upstream(stack)
+            if url is not None and url != upstream_of(stack):
+                render.info(f"keeping the upstream the mirror runs with: {url}")
+        stack = with_upstream(stack, url)
     if starting and backend_name != "kubernetes" and context is None:
         # A cluster of the kubeconfig, or a swarm of another Docker context,
         # shares no ports or names with the local engine, and may be reached

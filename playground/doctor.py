@@ -98,7 +98,7 @@ def engine_finding(machine: Machine) -> Finding:
         return Finding(
             "engine",
             FAILED,
-            f"Docker engine not reachable: {machine.engine_error.message}",
+            machine.engine_error.message,
             machine.engine_error.hint
             or "start the Docker engine (dockerd, or Docker Desktop); on Debian "
             "scripts/setup-machine installs and starts one",

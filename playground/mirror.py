@@ -131,6 +131,28 @@ def upstream_of(stack: Stack) -> str | None:
     return _environment_dict(service.get("environment")).get(spec.upstream_variable)
 
 
+def running_upstream(stack: Stack) -> str | None:
+    """Return the upstream URL that a container of the mirror stack runs
+    with, on any local backend, or None when none runs (or the stack's
+    upstream is not a variable)."""
+    from playground.backends import STACK_LABEL
+    from playground.engine import docker_client, docker_errors
+
+    spec = stack.mirror
+    if spec is None or spec.upstream_variable is None:
+        return None
+    client = docker_client()
+    with docker_errors(client):
+        containers = client.container.list(
+            all=True, filters=[("label", f"{STACK_LABEL}={stack.name}")]
+        )
+    for container in containers:
+        url = _environment_dict(container.config.env).get(spec.upstream_variable)
+        if url:
+            return url
+    return None
+
+
 def _environment_dict(environment: Any) -> dict[str, str]:
     if isinstance(environment, dict):
         return {str(key): "" if value is None else str(value) for key, value in environment.items()}
@@ -171,9 +193,10 @@ def find_mirror(settings: Settings, stack_name: str | None = None) -> Mirror:
             )
     running = [(stack, backend) for stack in candidates for backend in find_backends(stack.name)]
     if not running:
+        wanted = stack_name or "mirror"
         raise UsageError(
-            "no registry mirror is up",
-            hint="start one first: playground up mirror",
+            f"the mirror stack {stack_name} is not up" if stack_name else "no registry mirror is up",
+            hint=f"start it first: playground up {wanted} [--upstream URL]",
         )
     if len(running) > 1:
         shown = ", ".join(f"{stack.name} on {backend}" for stack, backend in running)

@@ -218,7 +218,7 @@ def wait_until_ready(
         if fatal:
             raise Unhealthy(
                 _failure_message(stack, fatal),
-                hint=f"after fixing the cause, run 'playground up {stack.command_name}' again",
+                hint="after fixing the cause, run the same up command again",
                 details=_log_tails(stack, backend, fatal),
             )
         if elapsed >= timeout:

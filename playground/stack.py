@@ -152,6 +152,10 @@ class Stack:
         return [check for check in self.checks if check.service == service]
 
 
+# The names Compose looks for in a project folder, in its order.
+COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+
+
 def list_stacks(stacks_dir: Path) -> list[str]:
     """Return the names of the stacks shipped in ``stacks_dir``, sorted."""
     if not stacks_dir.is_dir():
@@ -166,6 +170,14 @@ def load_stack(name_or_path: str, stacks_dir: Path) -> Stack:
     """
     if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")):
         file = Path(name_or_path).expanduser().resolve()
+        if file.is_dir():
+            found = [file / name for name in COMPOSE_FILE_NAMES if (file / name).is_file()]
+            if not found:
+                raise UsageError(
+                    f"no Compose file in the folder {name_or_path}",
+                    hint="expected one of: " + ", ".join(COMPOSE_FILE_NAMES),
+                )
+            file = found[0]
         if not file.is_file():
             raise UsageError(f"Compose file not found: {name_or_path}")
         name = _name_from_path(file)

@@ -87,7 +87,9 @@ class SwarmBackend:
         self.settings = settings
         self.image_map = image_map
         self.context = context
-        self.deployed_at = 0.0
+        # Tasks that existed before this backend's last deploy: their
+        # failures belong to an earlier spec and do not fail the wait.
+        self.earlier_tasks: frozenset[str] = frozenset()
         self._host: tuple[str | None] | None = None
 
     def _client(self) -> DockerClient:
@@ -182,7 +184,10 @@ class SwarmBackend:
         if swarm.nodes > 1:
             notes += self._local_only_images(client, document)
 
-        self.deployed_at = time.time()
+        if services:
+            self.earlier_tasks = read_retrying(
+                client, lambda: frozenset(task.id for task in client.service.ps(services))
+            )
         from python_on_whales.exceptions import DockerException
 
         with docker_errors(client), stdout_silenced():
@@ -451,7 +456,7 @@ class SwarmBackend:
         failed = [
             t
             for t in tasks
-            if t.state in ("failed", "rejected") and t.updated_at >= self.deployed_at
+            if t.state in ("failed", "rejected") and t.id not in self.earlier_tasks
         ]
         healths = [health[t.container_id] for t in current if t.container_id in health]
         state = ServiceState(

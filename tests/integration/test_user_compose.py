@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,21 @@ def test_user_file_up_check_down(playground, user_file, backend):
         capture_output=True, text=True, check=True,
     )
     assert left.stdout.strip() == ""
+
+
+@pytest.mark.swarm
+@pytest.mark.usefixtures("swarm_session")
+def test_swarm_up_after_a_failed_deploy(playground, user_file):
+    """Tasks rejected under the earlier spec do not fail the next up."""
+    path = Path(user_file)
+    # No registry listens there, so the pull fails at once and goes nowhere else.
+    path.write_text(COMPOSE_FILE.replace(
+        f"image: {IMAGE}\n    container_name", "image: 127.0.0.1:5999/absent:1\n    container_name"
+    ))
+    failed = playground("up", user_file, "--on", "swarm", "--timeout", "90")
+    assert failed.exit_code == 1, failed.output
+    assert "worker" in failed.stderr
+
+    path.write_text(COMPOSE_FILE)
+    fixed = playground("up", user_file, "--on", "swarm", "--timeout", "120")
+    assert fixed.exit_code == 0, fixed.output

@@ -58,6 +58,19 @@ def test_unknown_stack_lists_known(tmp_path):
     assert raised.value.exit_code == 2
 
 
+def test_compose_file_by_folder(tmp_path):
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "docker-compose.yml").write_text(MINIMAL)
+    stack = load_stack(f"{folder}/", STACKS)
+    assert (stack.name, stack.file.name) == ("shop", "docker-compose.yml")
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError, match="no Compose file in the folder"):
+        load_stack(str(empty), STACKS)
+
+
 def test_compose_file_by_path(tmp_path):
     folder = tmp_path / "My App"
     folder.mkdir()

@@ -1,4 +1,5 @@
 from pathlib import Path
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -139,7 +140,7 @@ def task(state, desired="running", updated=100.0, error=""):
 
 def swarm_state(replicas, tasks, health=None):
     backend = SwarmBackend(Settings(Path("."), STACKS, None, 5, "127.0.0.1"), ImageMap())
-    backend.deployed_at = 50.0
+    backend.earlier_tasks = frozenset({"t-earlier"})
     return backend._service_state(
         "db", FakeService(replicas), tasks, health or {}, "127.0.0.1"
     )
@@ -177,7 +178,8 @@ def test_swarm_state_rejected_task_fails():
 
 
 def test_swarm_state_ignores_failures_before_deploy():
-    tasks = [task("failed", desired="shutdown", updated=10.0), task("starting")]
+    earlier = task("rejected", desired="shutdown", error="No such image: x:1")
+    tasks = [replace(earlier, id="t-earlier"), task("starting")]
     state = swarm_state(1, tasks)
     assert state.status == "starting"
     assert "failed" not in state.detail
