@@ -179,6 +179,7 @@ def _context(
                 hint=f"take it down there first: playground down {stack_name} "
                 f"--on {elsewhere[0]}",
             )
+        _refuse_other_file(stack)
     if backend_name is None:
         found = find_backends(stack.name)
         if len(found) > 1:
@@ -190,6 +191,21 @@ def _context(
         backend_name, settings, load_image_map(settings.image_map), context=context, nodes=nodes
     )
     return settings, stack, backend
+
+
+def _refuse_other_file(stack) -> None:
+    """Raise UsageError when stack ``stack.name`` is up from another Compose
+    file, whose services ``up`` would otherwise replace."""
+    from playground.backends import source_files
+    from playground.errors import UsageError
+
+    running = source_files(stack.name).get(stack.name)
+    if running is not None and running != str(stack.file):
+        raise UsageError(
+            f"stack {stack.name} is up from another file, {running}",
+            hint=f"take it down first (playground down {running}), or give "
+            f"{stack.command_name} a stack name of its own with a top-level 'name:' key",
+        )
 
 
 def _recorded_backend(settings, stack_name: str) -> str:
@@ -555,6 +571,7 @@ def status(
             name: load_stack(name, settings.stacks_dir)
             for name in list_stacks(settings.stacks_dir)
         }
+        stacks.update(_user_stacks(settings))
         reports = _check_all(settings, backends, deployed, stacks) if run_checks else None
         rows = render.status_data(deployed, stacks, reports)
         if json_output:
@@ -563,6 +580,24 @@ def status(
             render.print_status(rows)
     if any(row["healthy"] is False for row in rows):
         raise typer.Exit(1)
+
+
+def _user_stacks(settings) -> dict:
+    """Return the stacks that are up from users' Compose files, by name,
+    loaded again from those files where they still load."""
+    from playground.backends import source_files
+    from playground.errors import PlaygroundError
+    from playground.stack import load_stack
+
+    stacks = {}
+    for name, file in source_files().items():
+        try:
+            stack = load_stack(file, settings.stacks_dir)
+        except PlaygroundError:
+            continue
+        if stack.name == name:
+            stacks[name] = stack
+    return stacks
 
 
 def _check_all(settings, backends, deployed, stacks) -> dict:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from playground.backends import BACKEND_LABEL, STACK_LABEL
+from playground.backends import BACKEND_LABEL, FILE_LABEL, STACK_LABEL
 from playground.stack import parse_port
 
 if TYPE_CHECKING:
@@ -29,10 +29,12 @@ def render_base(
     document = copy.deepcopy(stack.compose)
     document.pop("x-playground", None)
     labels = {STACK_LABEL: stack.name, BACKEND_LABEL: backend}
+    # Only containers carry the file: it tells which file a stack came from.
+    own_file = {FILE_LABEL: str(stack.file)} if stack.argument else {}
 
     for spec in document["services"].values():
         spec["image"] = image_map.relocate(spec["image"])
-        spec["labels"] = {**label_dict(spec.get("labels")), **labels}
+        spec["labels"] = {**label_dict(spec.get("labels")), **labels, **own_file}
         if "volumes" in spec:
             spec["volumes"] = [_absolute_bind(entry, stack.directory) for entry in spec["volumes"]]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from playground.backends import Backend, UpResult
 from playground.credentials import ensure_secrets, read_secret
-from playground.errors import Unhealthy, UsageError
+from playground.errors import Unhealthy
 from playground.readiness import Progress, ServiceReport, check_stack, wait_until_ready
 from playground.settings import Settings
 from playground.setup import setup_action

@@ -246,6 +246,8 @@ def status_data(
             rows.append(
                 {
                     "stack": name,
+                    # What names the stack in a command: a user's file path.
+                    "argument": stack.command_name if stack else name,
                     "backend": backend,
                     "healthy": report.healthy if report else None,
                     "services": [
@@ -290,7 +292,7 @@ def print_status(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         for service in row["services"]:
             cells = [
-                row["stack"],
+                row["argument"],
                 row["backend"],
                 service["service"],
                 service["status"] + _health_suffix(service["health"]),

@@ -152,6 +152,7 @@ class Stack:
         return [check for check in self.checks if check.service == service]
 
 
+_PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 # The names Compose looks for in a project folder, in its order.
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 
@@ -180,13 +181,24 @@ def load_stack(name_or_path: str, stacks_dir: Path) -> Stack:
             file = found[0]
         if not file.is_file():
             raise UsageError(f"Compose file not found: {name_or_path}")
-        name = _name_from_path(file)
-        if name in list_stacks(stacks_dir):
-            raise UsageError(
-                f"{name_or_path} would run as stack {name!r}, the name of a shipped stack",
-                hint="rename the file or its folder so its stack name is a new one",
+        stack = parse_stack(file, _name_from_path(file))
+        declared = stack.compose.get("name")
+        if declared is not None:
+            _expect(
+                isinstance(declared, str) and _PROJECT_NAME.fullmatch(declared) is not None,
+                file,
+                "name",
+                "a project name of lowercase letters, digits, '-' and '_'",
+                declared,
             )
-        return dataclasses.replace(parse_stack(file, name), argument=name_or_path)
+            stack = dataclasses.replace(stack, name=declared)
+        if stack.name in list_stacks(stacks_dir):
+            raise UsageError(
+                f"{name_or_path} would run as stack {stack.name!r}, the name of a "
+                "shipped stack",
+                hint="give it a stack name of its own with a top-level 'name:' key",
+            )
+        return dataclasses.replace(stack, argument=name_or_path)
 
     file = stacks_dir / name_or_path / STACK_FILE
     if not file.is_file():

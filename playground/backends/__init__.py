@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 STACK_LABEL = "io.playground.stack"
 BACKEND_LABEL = "io.playground.backend"
+# The absolute path of a user's Compose file, on the containers of its stack.
+FILE_LABEL = "io.playground.file"
 
 KNOWN_BACKENDS = ("compose", "swarm", "kind", "kubernetes")
 _HEALTH_ORDER = ("unhealthy", "starting", "healthy")
@@ -141,14 +143,30 @@ class Backend(Protocol):
 def find_backends(stack_name: str) -> list[str]:
     """Return the backends that have containers of stack ``stack_name`` on
     this engine, found by the labels every backend puts on them."""
+    return sorted({labels.get(BACKEND_LABEL, "compose") for labels in _labels(stack_name)})
+
+
+def source_files(stack_name: str | None = None) -> dict[str, str]:
+    """Return, by stack name, the user's Compose file that the containers of
+    a stack on this engine came from; shipped stacks have none. Without
+    ``stack_name``, for every stack."""
+    return {
+        labels.get(STACK_LABEL, ""): labels[FILE_LABEL]
+        for labels in _labels(stack_name, FILE_LABEL)
+        if FILE_LABEL in labels
+    }
+
+
+def _labels(stack_name: str | None, key: str = STACK_LABEL) -> list[dict[str, str]]:
+    """Return the labels of every container, running or not, that carries
+    the label ``key`` (with the value ``stack_name``, if given)."""
     from playground.engine import docker_client, docker_errors
 
+    wanted = f"{STACK_LABEL}={stack_name}" if stack_name is not None else key
     client = docker_client()
     with docker_errors(client):
-        containers = client.container.list(
-            all=True, filters=[("label", f"{STACK_LABEL}={stack_name}")]
-        )
-    return sorted({c.config.labels.get(BACKEND_LABEL, "compose") for c in containers})
+        containers = client.container.list(all=True, filters=[("label", wanted)])
+    return [container.config.labels or {} for container in containers]
 
 
 def check_backend_name(name: str) -> None:

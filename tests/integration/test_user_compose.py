@@ -95,3 +95,22 @@ def test_swarm_up_after_a_failed_deploy(playground, user_file):
     path.write_text(COMPOSE_FILE)
     fixed = playground("up", user_file, "--on", "swarm", "--timeout", "120")
     assert fixed.exit_code == 0, fixed.output
+
+
+def test_other_file_with_the_same_stack_name_is_refused(playground, user_file, tmp_path):
+    up = playground("up", user_file)
+    assert up.exit_code == 0, up.output
+
+    other = tmp_path / "elsewhere" / "userapp.yaml"
+    other.parent.mkdir()
+    other.write_text(COMPOSE_FILE.replace("18090", "18091"))
+    refused = playground("up", str(other))
+    assert refused.exit_code == 2, refused.output
+    assert f"stack userapp is up from another file, {user_file}" in refused.stderr
+
+    status = playground("status", "--check", "--json")
+    assert status.exit_code == 0, status.output
+    (row,) = json.loads(status.stdout)
+    assert (row["stack"], row["argument"], row["healthy"]) == ("userapp", user_file, True)
+    endpoints = [e for service in row["services"] for e in service["endpoints"]]
+    assert any(endpoint.endswith("127.0.0.1:18090") for endpoint in endpoints), endpoints

@@ -58,6 +58,16 @@ def test_unknown_stack_lists_known(tmp_path):
     assert raised.value.exit_code == 2
 
 
+def test_compose_file_name_key_names_the_stack(tmp_path):
+    stack = load_stack(str(write(tmp_path, "name: shop_2\n" + MINIMAL)), STACKS)
+    assert stack.name == "shop_2"
+
+    with pytest.raises(ConfigError, match="a project name of lowercase letters"):
+        load_stack(str(write(tmp_path, "name: My Shop\n" + MINIMAL)), STACKS)
+    with pytest.raises(UsageError, match="the name of a shipped stack"):
+        load_stack(str(write(tmp_path, "name: web\n" + MINIMAL)), STACKS)
+
+
 def test_compose_file_by_folder(tmp_path):
     folder = tmp_path / "shop"
     folder.mkdir()
