@@ -89,7 +89,7 @@ def _evaluate_service(
             _find_fatal_while_starting(stack, service, state, passwords, report, read_logs)
         return report
     if state.health == "unhealthy":
-        report.summary = "container health check reports unhealthy"
+        report.summary = "container health check reports unhealthy" + _probe_text(state)
         report.fatal = True
         return report
 
@@ -102,11 +102,16 @@ def _evaluate_service(
         report.summary = failed[0].detail
         report.fatal = any(verdict.fatal for verdict in failed)
     elif not checks and state.health not in (None, "healthy"):
-        report.summary = f"container health: {state.health}"
+        report.summary = f"container health: {state.health}" + _probe_text(state)
     else:
         report.ok = True
         report.summary = "; ".join(v.detail for v in report.verdicts) or _running(state)
     return report
+
+
+def _probe_text(state: ServiceState) -> str:
+    """Return the last result of Docker's health probe, to follow a summary."""
+    return f"; last probe: {state.probe}" if state.probe else ""
 
 
 def _one_shot_report(report: ServiceReport, state: ServiceState) -> ServiceReport:

@@ -51,7 +51,7 @@ def last_probe(healths: list[Any]) -> str:
     if latest.exit_code == 0:
         return f"pass, {age:.0f} s ago"
     output = (latest.output or "").strip().splitlines()
-    return f"fail, {age:.0f} s ago: {output[-1][:100] if output else 'no output'}"
+    return f"fail, {age:.0f} s ago: {output[-1][:160] if output else 'no output'}"
 
 
 @dataclass(frozen=True)

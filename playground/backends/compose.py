@@ -24,7 +24,12 @@ from playground.backends import (
     resource_name,
     worst_health,
 )
-from playground.compose_file import declared_volumes, long_ports, render_base, write_document
+from playground.compose_file import (
+    declared_volumes,
+    long_ports,
+    render_base,
+    write_document,
+)
 from playground.credentials import secrets_dir
 from playground.engine import (
     containers_publishing,
@@ -33,6 +38,7 @@ from playground.engine import (
     existing_volumes,
     missing_images_error,
 )
+from playground.errors import Unhealthy
 from playground.ports import HostBinding, ensure_free
 
 if TYPE_CHECKING:
@@ -119,7 +125,11 @@ class ComposeBackend:
             try:
                 client.compose.up(detach=True, quiet=True, remove_orphans=True)
             except DockerException as error:
-                raise missing_images_error(client, document, error) or error
+                raise (
+                    missing_images_error(client, document, error)
+                    or self._unhealthy_error(client, stack, error)
+                    or error
+                )
 
         after_ids = [c.id for c in self._containers(client, stack)]
         unchanged = (
@@ -152,6 +162,30 @@ class ComposeBackend:
         files = {name: folder / name for name in stack.generated_secrets}
         return self._write(stack, self.render(stack, files))
 
+    def _unhealthy_error(
+        self, client: DockerClient, stack: Stack, error: Exception
+    ) -> Unhealthy | None:
+        """Return the error for an ``up`` that Compose stopped because a
+        dependency reported unhealthy, naming the service and its last
+        health probe; None if no container is unhealthy."""
+        states = {
+            service: _service_state(service, group)
+            for service, group in self._by_service(client, stack).items()
+        }
+        sick = {name: state for name, state in states.items() if state.health == "unhealthy"}
+        if not sick:
+            return None
+        return Unhealthy(
+            "; ".join(
+                f"service {name} reports unhealthy, so Compose started none of the "
+                f"services that wait for it; last probe: {state.probe or 'none recorded'}"
+                for name, state in sorted(sick.items())
+            ),
+            hint="fix the health check's test or what it tests, then run the same up "
+            "command again",
+            details=(getattr(error, "stderr", "") or "").strip(),
+        )
+
     def _project_exists(self, client: DockerClient, stack: Stack) -> bool:
         """Return whether any container of the stack exists, running or not."""
         project = self.project_name(stack)
@@ -163,11 +197,17 @@ class ComposeBackend:
 
     def states(self, stack: Stack) -> dict[str, ServiceState]:
         client = self._client(stack)
+        return {
+            service: _service_state(service, group)
+            for service, group in self._by_service(client, stack).items()
+        }
+
+    def _by_service(self, client: DockerClient, stack: Stack) -> dict[str, list[Container]]:
         by_service: dict[str, list[Container]] = {}
         for container in self._containers(client, stack):
             service = container.config.labels.get(SERVICE_LABEL, container.name)
             by_service.setdefault(service, []).append(container)
-        return {service: _service_state(service, group) for service, group in by_service.items()}
+        return by_service
 
     def logs(self, stack: Stack, service: str, tail: int) -> str:
         client = self._client(stack)

@@ -114,3 +114,29 @@ def test_other_file_with_the_same_stack_name_is_refused(playground, user_file, t
     assert (row["stack"], row["argument"], row["healthy"]) == ("userapp", user_file, True)
     endpoints = [e for service in row["services"] for e in service["endpoints"]]
     assert any(endpoint.endswith("127.0.0.1:18090") for endpoint in endpoints), endpoints
+
+
+def test_unhealthy_dependency_is_named_with_its_probe(playground, tmp_path):
+    path = tmp_path / "sick" / "compose.yaml"
+    path.parent.mkdir()
+    path.write_text(f"""
+services:
+  app:
+    image: {IMAGE}
+    healthcheck:
+      test: ["CMD", "sh", "-c", "echo no answer from the app; exit 1"]
+      interval: 1s
+      retries: 2
+  side:
+    image: {IMAGE}
+    depends_on:
+      app:
+        condition: service_healthy
+""")
+    try:
+        up = playground("up", str(path), "--timeout", "60")
+        assert up.exit_code == 1, up.output
+        assert "service app reports unhealthy" in up.stderr
+        assert "no answer from the app" in up.stderr
+    finally:
+        playground("down", str(path))
