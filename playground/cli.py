@@ -193,6 +193,22 @@ def _context(
     return settings, stack, backend
 
 
+def _refuse_volumes_in_use(stack, backend_name: str) -> None:
+    """Raise UsageError when ``down --volumes`` on one Docker backend would
+    delete the volumes of the stack that is up on the other: both name
+    them alike."""
+    from playground.backends import find_backends
+    from playground.errors import UsageError
+
+    elsewhere = [name for name in find_backends(stack.name) if name != backend_name]
+    if elsewhere:
+        raise UsageError(
+            f"stack {stack.name} is up on {elsewhere[0]}, not on {backend_name}, and "
+            "its volumes are in use there; nothing was deleted",
+            hint=f"playground down {stack.command_name} --on {elsewhere[0]} --volumes",
+        )
+
+
 def _refuse_other_file(stack) -> None:
     """Raise UsageError when stack ``stack.name`` is up from another Compose
     file, whose services ``up`` would otherwise replace."""
@@ -471,6 +487,8 @@ def down(
             raise UsageError("--leave-swarm goes with --on swarm")
         if cluster and backend.name != "kind":
             raise UsageError("--cluster goes with --on kind")
+        if volumes and on in ("compose", "swarm"):
+            _refuse_volumes_in_use(stack, on)
         with stack_lock(settings.state_dir, stack.name):
             if (volumes or cluster) and not yes:
                 _confirm_deletion(stack, backend, volumes=volumes, cluster=cluster)

@@ -69,6 +69,12 @@ def test_data_survives_down_until_volumes_removed(playground):
         cursor.execute("SELECT body FROM notes")
         assert cursor.fetchall() == (("kept across down",),)
 
+    # Swarm names the volume alike; the stack on Compose keeps it.
+    wrong_backend = playground("down", "web", "--on", "swarm", "--volumes", "--yes")
+    assert wrong_backend.exit_code == 2, wrong_backend.output
+    assert "is up on compose, not on swarm" in wrong_backend.stderr
+    assert project_resources(PROJECT)["volumes"] == [f"{PROJECT}_db-data"]
+
     assert playground("down", "web", "--volumes", "--yes").exit_code == 0
     assert playground("up", "web").exit_code == 0
     with playground.web_database() as connection, connection.cursor() as cursor:
