@@ -44,6 +44,8 @@ NAME_LABEL = "app.kubernetes.io/name"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 HOST_PORTS_ANNOTATION = "io.playground.host-ports"
+# On the headless Service that governs a StatefulSet: the StatefulSet's name.
+GOVERNS_ANNOTATION = "io.playground.governs"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 CLAIM_SIZE = "1Gi"
 # Shown in place of a generated password where none exists yet (``export``).
@@ -186,6 +188,25 @@ def _render_service(
         shared.append(
             _service(service, namespace, labels, pod_labels, ports, node_ports)
         )
+    elif kind != "DaemonSet":
+        # Compose resolves every service's name; Kubernetes only a Service's.
+        shared.append(
+            _headless_service(dns_label(service), namespace, labels, pod_labels, [])
+        )
+        notes.append(
+            f"{service}: added the headless Service {dns_label(service)}, without ports, "
+            f"so other services resolve the name {service} as on Compose"
+        )
+    governing = dns_label(service)
+    if kind == "StatefulSet" and ports:
+        governing = f"{dns_label(service)}-headless"
+        headless = _headless_service(governing, namespace, labels, pod_labels, ports)
+        headless["metadata"]["annotations"] = {GOVERNS_ANNOTATION: dns_label(service)}
+        shared.append(headless)
+        notes.append(
+            f"{service}: added the headless Service {governing}, which gives the "
+            "StatefulSet's pods their stable names"
+        )
     for target, path in addition.config.items():
         notes.append(
             f"{service}: {target} comes from {path.name}, as x-playground.kubernetes "
@@ -193,6 +214,8 @@ def _render_service(
         )
 
     workload = _workload(service, spec, kind, namespace, pod_labels, parts, addition)
+    if kind == "StatefulSet":
+        workload["spec"]["serviceName"] = governing
     _note_service(service, spec, kind, parts.claims, notes)
     return _ServiceObjects(workload, shared, parts.claims)
 
@@ -356,6 +379,27 @@ def _service(
     return obj
 
 
+def _headless_service(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    selector: dict[str, str],
+    ports: list[tuple[int, int | None]],
+) -> dict[str, Any]:
+    """Return a headless Service: a DNS name for the pods, no cluster IP."""
+    obj = _object("v1", "Service", name, namespace, labels)
+    obj["spec"] = {
+        "clusterIP": "None",
+        "selector": {key: selector[key] for key in (NAME_LABEL, INSTANCE_LABEL)},
+    }
+    if ports:
+        obj["spec"]["ports"] = [
+            {"name": f"tcp-{port}", "port": port, "targetPort": port, "protocol": "TCP"}
+            for port, _host_port in ports
+        ]
+    return obj
+
+
 def _workload(
     service: str,
     spec: dict[str, Any],
@@ -389,8 +433,6 @@ def _workload(
     if kind != "DaemonSet":
         replicas = (spec.get("deploy") or {}).get("replicas")
         workload["spec"]["replicas"] = int(replicas) if replicas is not None else 1
-    if kind == "StatefulSet":
-        workload["spec"]["serviceName"] = dns_label(service)
     return workload
 
 

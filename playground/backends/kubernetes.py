@@ -28,7 +28,12 @@ from playground.backends import (
 from playground.errors import PrerequisiteError
 from playground.export import group_changes
 from playground.kubeclient import KubeClient, load_apis
-from playground.manifests import HOST_PORTS_ANNOTATION, KubeObjects, render_objects
+from playground.manifests import (
+    GOVERNS_ANNOTATION,
+    HOST_PORTS_ANNOTATION,
+    KubeObjects,
+    render_objects,
+)
 from playground.pod_template import dns_label
 from playground.translate import start_phases
 
@@ -283,6 +288,8 @@ class KubernetesBackend:
         states = {}
         for service in services:
             annotations = service.metadata.annotations or {}
+            if GOVERNS_ANNOTATION in annotations:
+                continue
             endpoints = []
             for pair in filter(
                 None, annotations.get(HOST_PORTS_ANNOTATION, "").split(",")

@@ -164,8 +164,32 @@ def test_kubernetes_backend_services_are_cluster_ip():
     stack = load_stack("web", STACKS)
     objects = render_objects(stack, ImageMap(), backend="kubernetes")
     for service in by_kind(objects, "Service").values():
-        assert service["spec"]["type"] == "ClusterIP"
+        assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
         assert "nodePort" not in service["spec"]["ports"][0]
+
+
+def test_stateful_set_is_governed_by_a_headless_service():
+    objects = render("web")
+    services = by_kind(objects, "Service")
+    governing = by_kind(objects, "StatefulSet")["db"]["spec"]["serviceName"]
+    assert governing == "db-headless"
+    assert services[governing]["spec"]["clusterIP"] == "None"
+    assert services[governing]["metadata"]["annotations"] == {"io.playground.governs": "db"}
+    assert services["db"]["spec"]["type"] == "NodePort"
+
+
+def test_service_without_ports_gets_a_headless_service(tmp_path):
+    path = tmp_path / "compose.yaml"
+    path.write_text(
+        "services:\n  front:\n    image: nginx:1\n    ports: ['8080:80']\n"
+        "  backend:\n    image: nginx:1\n"
+    )
+    objects = render_objects(load_stack(str(path), STACKS), ImageMap(), backend="kind")
+    backend = by_kind(objects, "Service")["backend"]
+    assert backend["spec"]["clusterIP"] == "None"
+    assert "ports" not in backend["spec"]
+    assert any("headless Service backend" in note for note in objects.notes)
+    validate_all(objects.objects)
 
 
 def test_every_object_labelled_with_stack_and_backend():
