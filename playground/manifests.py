@@ -358,12 +358,7 @@ def _service(
     obj = _object("v1", "Service", dns_label(service), namespace, labels)
     entries = []
     for container_port, _host_port in ports:
-        entry: dict[str, Any] = {
-            "name": f"tcp-{container_port}",
-            "port": container_port,
-            "targetPort": container_port,
-            "protocol": "TCP",
-        }
+        entry = _port_entry(container_port)
         if node_ports and (service, container_port) in node_ports:
             entry["nodePort"] = node_ports[(service, container_port)]
         entries.append(entry)
@@ -393,11 +388,13 @@ def _headless_service(
         "selector": {key: selector[key] for key in (NAME_LABEL, INSTANCE_LABEL)},
     }
     if ports:
-        obj["spec"]["ports"] = [
-            {"name": f"tcp-{port}", "port": port, "targetPort": port, "protocol": "TCP"}
-            for port, _host_port in ports
-        ]
+        obj["spec"]["ports"] = [_port_entry(port) for port, _host_port in ports]
     return obj
+
+
+def _port_entry(port: int) -> dict[str, Any]:
+    """Return a Service port that forwards ``port`` to the same container port."""
+    return {"name": f"tcp-{port}", "port": port, "targetPort": port, "protocol": "TCP"}
 
 
 def _workload(
