@@ -23,6 +23,7 @@ import yaml
 
 from playground.backends import KNOWN_BACKENDS
 from playground.errors import ConfigError, UsageError
+from playground.interpolation import interpolate, variables_for
 
 STACK_FILE = "compose.yaml"
 CHECK_KINDS = ("http", "mysql", "tcp", "log_pipeline", "registry", "harbor")
@@ -228,6 +229,7 @@ def parse_stack(file: Path, name: str) -> Stack:
         raise ConfigError(f"{file}: invalid text: not UTF-8 ({error.reason})") from error
 
     _expect(isinstance(document, dict), file, "(top level)", "a mapping", document)
+    document = interpolate(document, variables_for(file), file)
     services = document.get("services")
     _expect(
         isinstance(services, dict) and bool(services),
