@@ -112,13 +112,16 @@ def _handled(stack_name: str = "STACK", *, resumable: bool = True) -> Iterator[N
     except PlaygroundError as failure:
         render.error(failure)
         raise typer.Exit(failure.exit_code) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        from playground.errors import EXIT_TERMINATED, Terminated
+
         if resumable:
             render.info(
                 "\ninterrupted; run the same command again to finish, "
                 f"or 'playground down {stack_name}' to remove what was started"
             )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        terminated = isinstance(interrupt, Terminated)
+        raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
 
 
 def _context(
@@ -761,4 +764,13 @@ def doctor(json_output: JsonOption = False) -> None:
 
 
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    from playground.errors import Terminated
+
+    raise Terminated

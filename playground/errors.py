@@ -6,6 +6,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# 128 + SIGTERM, as shells report a process ended by it.
+EXIT_TERMINATED = 143
 
 
 class PlaygroundError(Exception):
@@ -81,3 +83,8 @@ class HttpError(PlaygroundError):
 
 class StackBusy(PlaygroundError):
     """Another playground command is bringing the same stack up or down."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs: child
+    processes are stopped and the next command finishes the job."""

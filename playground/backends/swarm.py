@@ -66,7 +66,7 @@ HASH_LABEL = "io.playground.config-hash"
 ADVERTISE_ADDRESS = "127.0.0.1"
 TEARDOWN_TIMEOUT = 90.0
 # Failed tasks of one service, since the deploy, after which waiting stops.
-MAX_FAILED_TASKS = 3
+MAX_FAILED_TASKS = 2
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,39 @@ def test_logs_of_stack_not_up(playground):
     run = playground("logs", "web")
     assert run.exit_code == 2
     assert "not up" in run.stderr
+
+
+def children(pid: int) -> list[int]:
+    """Return the process IDs whose parent is ``pid``, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_logs_follow_stops_its_docker_command_on_sigterm(playground):
+    assert playground("up", "web").exit_code == 0
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "playground", "logs", "web", "-f", "--tail", "0"],
+        env=playground.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2.0)
+        followers = children(follower.pid)
+        assert followers, "no docker command follows the logs"
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        _stdout, stderr = follower.communicate(timeout=30)
+    assert follower.returncode == 143, stderr
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in followers):
+        assert time.monotonic() < deadline, f"still running: {followers}"
+        time.sleep(0.2)
