@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from playground.errors import ConfigError
+from playground.stack import parse_duration
 
 # The folder where Compose mounts a service's secrets unless an entry names a target.
 SECRETS_DIR = "/run/secrets"
@@ -23,8 +24,6 @@ SECRET_NAME = "generated-secrets"
 DEFAULT_PROBE_PERIOD = 30
 DEFAULT_PROBE_TIMEOUT = 30
 DEFAULT_PROBE_RETRIES = 3
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)")
-_SECONDS_PER_UNIT = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
 # Compose keys that become the container's securityContext.
 SECURITY_KEYS = (
     "cap_drop",
@@ -216,18 +215,6 @@ def readiness_probe(healthcheck: Any) -> dict[str, Any] | None:
         ),
         "failureThreshold": int(healthcheck.get("retries", DEFAULT_PROBE_RETRIES)),
     }
-
-
-def parse_duration(text: str) -> float:
-    """Return a Compose duration ("1m30s", "500ms") in seconds; ValueError
-    for anything else."""
-    text = str(text).strip()
-    matches = list(_DURATION.finditer(text))
-    if not matches or "".join(m.group(0) for m in matches) != text:
-        raise ValueError(
-            f"invalid duration {text!r}: expected a form such as 1s, 500ms or 1m30s"
-        )
-    return sum(float(m.group(1)) * _SECONDS_PER_UNIT[m.group(2)] for m in matches)
 
 
 def _whole_seconds(value: Any, default: int) -> int:

@@ -154,6 +154,10 @@ class Stack:
 
 
 _PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|ns)")
+_SECONDS_PER_UNIT = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
+# The healthcheck keys that hold a duration.
+_HEALTHCHECK_DURATIONS = ("interval", "timeout", "start_period", "start_interval")
 # The names Compose looks for in a project folder, in its order.
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 
@@ -312,6 +316,25 @@ def _validate_service(file: Path, service: str, spec: Any) -> None:
     _expect(isinstance(ports, list), file, f"{where}.ports", "a list", ports)
     for index, entry in enumerate(ports):
         parse_port(entry, service, file, f"{where}.ports[{index}]")
+    healthcheck = spec.get("healthcheck") or {}
+    _expect(isinstance(healthcheck, dict), file, f"{where}.healthcheck", "a mapping", healthcheck)
+    for key in _HEALTHCHECK_DURATIONS:
+        if key in healthcheck:
+            _expect(
+                _is_duration(healthcheck[key]),
+                file,
+                f"{where}.healthcheck.{key}",
+                "a duration such as 1s, 500ms or 1m30s",
+                healthcheck[key],
+            )
+    replicas = (spec.get("deploy") or {}).get("replicas")
+    _expect(
+        replicas is None or (str(replicas).isdigit() and not isinstance(replicas, bool)),
+        file,
+        f"{where}.deploy.replicas",
+        "a whole number of replicas, 0 or more",
+        replicas,
+    )
 
 
 def _parse_secrets(file: Path, secrets: Any) -> list[str]:
@@ -533,6 +556,26 @@ def parse_port(entry: Any, service: str, file: Path, where: str) -> PublishedPor
     host_ip = entry.get("host_ip")
     _expect(_is_ip(host_ip), file, f"{where}.host_ip", "an IP address such as 127.0.0.1", host_ip)
     return PublishedPort(service, target, published, host_ip, entry.get("protocol", "tcp"))
+
+
+def parse_duration(text: str) -> float:
+    """Return a Compose duration ("1m30s", "500ms") in seconds; ValueError
+    for anything else."""
+    text = str(text).strip()
+    matches = list(_DURATION.finditer(text))
+    if not matches or "".join(m.group(0) for m in matches) != text:
+        raise ValueError(
+            f"invalid duration {text!r}: expected a form such as 1s, 500ms or 1m30s"
+        )
+    return sum(float(m.group(1)) * _SECONDS_PER_UNIT[m.group(2)] for m in matches)
+
+
+def _is_duration(value: Any) -> bool:
+    try:
+        parse_duration(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_port(value: Any) -> bool:

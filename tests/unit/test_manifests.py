@@ -16,8 +16,8 @@ from playground.errors import ConfigError
 from playground.imagemap import ImageMap
 from playground.kind_config import KUBERNETES_VERSION, node_ports, port_mappings
 from playground.manifests import SECRET_PLACEHOLDER, render_objects
-from playground.pod_template import parse_duration, readiness_probe
-from playground.stack import list_stacks, load_stack
+from playground.pod_template import readiness_probe
+from playground.stack import list_stacks, load_stack, parse_duration
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 SHIPPED = list_stacks(STACKS)

@@ -101,6 +101,16 @@ def test_compose_file_by_path(tmp_path):
             "no ranges",
         ),
         (
+            "services:\n  app:\n    image: x:1\n    healthcheck: {test: [CMD, 'true'], interval: soon}\n",
+            "services.app.healthcheck.interval",
+            "a duration such as 1s",
+        ),
+        (
+            "services:\n  app:\n    image: x:1\n    deploy: {replicas: two}\n",
+            "services.app.deploy.replicas",
+            "a whole number of replicas",
+        ),
+        (
             "services:\n  app:\n    image: x:1\n    ports: ['80800:8080']\n",
             "services.app.ports[0]",
             "ports from 1 to 65535",
