@@ -159,7 +159,15 @@ def _context(
         bind_address=bind_address,
         mirror_upstream=upstream,
     )
-    stack = load_stack(stack_name, settings.stacks_dir)
+    try:
+        stack = load_stack(stack_name, settings.stacks_dir)
+    except UsageError:
+        stack = None if starting else _stack_left_behind(settings, stack_name)
+        if stack is None:
+            raise
+    else:
+        if stack.argument and backend_name != "kubernetes" and context is None:
+            _refuse_other_file(stack)
     if upstream is not None or stack.mirror is not None:
         from playground import render
         from playground.mirror import running_upstream, upstream_of, with_upstream
@@ -182,7 +190,6 @@ def _context(
                 hint=f"take it down there first: playground down {stack_name} "
                 f"--on {elsewhere[0]}",
             )
-        _refuse_other_file(stack)
     if backend_name is None:
         found = find_backends(stack.name)
         if len(found) > 1:
@@ -210,6 +217,46 @@ def _refuse_volumes_in_use(stack, backend_name: str) -> None:
             "its volumes are in use there; nothing was deleted",
             hint=f"playground down {stack.command_name} --on {elsewhere[0]} --volumes",
         )
+
+
+def _stack_left_behind(settings, stack_name: str):
+    """Return a stack that is up from a user's Compose file which can no
+    longer be loaded (moved, deleted, or missing a variable), named by its
+    stack name or by its file's path; None if there is no such stack.
+
+    It is read from the file that ``up`` rendered into the stack's state
+    folder, so ``down``, ``check`` and ``logs`` still reach it.
+    """
+    import dataclasses
+
+    from playground.backends import source_files
+    from playground.errors import PlaygroundError
+    from playground.stack import load_stack, parse_stack
+
+    files = source_files()
+    wanted = str(Path(stack_name).expanduser().resolve())
+    for name, file in files.items():
+        if stack_name != name and wanted not in (file, str(Path(file).parent)):
+            continue
+        try:
+            stack = load_stack(file, settings.stacks_dir)
+        except PlaygroundError:
+            pass
+        else:
+            if stack.name == name:
+                return stack
+        for rendered in ("compose.yaml", "swarm.yaml"):
+            path = settings.stack_state_dir(name) / rendered
+            if path.is_file():
+                try:
+                    stack = parse_stack(path, name)
+                except PlaygroundError:
+                    continue
+                from playground import render
+
+                render.info(f"{file} no longer loads; using what up rendered from it: {path}")
+                return dataclasses.replace(stack, argument=file)
+    return None
 
 
 def _refuse_other_file(stack) -> None:
@@ -558,8 +605,9 @@ def _confirm_deletion(stack, backend, *, volumes: bool, cluster: bool) -> None:
     try:
         confirmed = typer.confirm("delete them?", default=False, err=True)
     except typer.Abort:
-        # Ctrl-C or end of input at the prompt: the user's interrupt.
-        raise KeyboardInterrupt from None
+        # Ctrl-C or end of input at the question: nothing has started yet.
+        render.info("\nnothing deleted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if not confirmed:
         render.info("nothing deleted")
         raise typer.Exit(EXIT_FAILED)
@@ -605,18 +653,14 @@ def status(
 
 def _user_stacks(settings) -> dict:
     """Return the stacks that are up from users' Compose files, by name,
-    loaded again from those files where they still load."""
+    loaded from those files or, where a file no longer loads, from what
+    ``up`` rendered from it."""
     from playground.backends import source_files
-    from playground.errors import PlaygroundError
-    from playground.stack import load_stack
 
     stacks = {}
-    for name, file in source_files().items():
-        try:
-            stack = load_stack(file, settings.stacks_dir)
-        except PlaygroundError:
-            continue
-        if stack.name == name:
+    for name in source_files():
+        stack = _stack_left_behind(settings, name)
+        if stack is not None:
             stacks[name] = stack
     return stacks
 
@@ -771,6 +815,29 @@ def main() -> None:
 
 
 def _terminate(signum: int, frame: object) -> None:
+    """Pass SIGTERM on to the Docker commands playground runs, which, unlike
+    Ctrl-C in a terminal, it does not reach, then unwind like Ctrl-C."""
+    import os
+
     from playground.errors import Terminated
 
+    for pid in _child_processes(os.getpid()):
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
     raise Terminated
+
+
+def _child_processes(pid: int) -> list[int]:
+    """Return the IDs of the processes whose parent is ``pid``, from /proc
+    (empty where there is none)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            children.append(int(stat.parent.name))
+    return children

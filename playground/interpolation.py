@@ -9,8 +9,9 @@ empty value as unset. ``$$`` stays as it is, and a ``$`` that a value brings
 in becomes ``$$``, so the result is still Compose text and neither Compose
 nor Swarm expands it again.
 
-NOTE: a default that contains another variable (``${A:-${B}}``) is not
-expanded; Compose's nested forms are rare in lab files.
+NOTE: a default or alternative that contains another variable
+(``${A:-${B}}``, ``${A:+x${A}}``) is not expanded; Compose's nested forms
+are rare in lab files.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ _REFERENCE = re.compile(
 )
 
 
+# Keys whose values the Compose Specification types as integers.
+INTEGER_KEYS = frozenset({
+    "replicas", "retries", "published", "target", "pids_limit", "parallelism",
+    "max_attempts", "max_replicas_per_node",
+})
+
+
 def variables_for(file: Path, environment: Mapping[str, str] | None = None) -> dict[str, str]:
     """Return the variables for ``file``: its folder's ``.env`` file, then
     the environment, which wins."""
@@ -41,7 +49,8 @@ def variables_for(file: Path, environment: Mapping[str, str] | None = None) -> d
 
 def read_env_file(path: Path) -> dict[str, str]:
     """Return the ``KEY=VALUE`` lines of an env file; blank lines and ``#``
-    comments are skipped, and one pair of enclosing quotes is removed."""
+    comments are skipped, one pair of enclosing quotes is removed, and in
+    an unquoted value a ``#`` after a space starts a comment."""
     if not path.is_file():
         return {}
     found = {}
@@ -53,6 +62,9 @@ def read_env_file(path: Path) -> dict[str, str]:
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
+        else:
+            # In an unquoted value, " #" starts a comment.
+            value = re.split(r"\s#", value, maxsplit=1)[0].rstrip()
         found[key.strip()] = value
     return found
 
@@ -66,7 +78,7 @@ def interpolate(value: Any, variables: Mapping[str, str], file: Path, where: str
     """
     if isinstance(value, dict):
         return {
-            key: interpolate(item, variables, file, _join(where, key))
+            key: _typed(key, item, interpolate(item, variables, file, _join(where, key)))
             for key, item in value.items()
         }
     if isinstance(value, list):
@@ -76,6 +88,16 @@ def interpolate(value: Any, variables: Mapping[str, str], file: Path, where: str
         ]
     if isinstance(value, str) and "$" in value:
         return _REFERENCE.sub(lambda match: _replace(match, variables, file, where), value)
+    return value
+
+
+def _typed(key: Any, written: Any, value: Any) -> Any:
+    """Return a number where an integer key got its value from a variable:
+    Compose converts such values by the key's type, and ``docker stack
+    deploy`` rejects a string there."""
+    if key in INTEGER_KEYS and isinstance(written, str) and "$" in written:
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
     return value
 
 

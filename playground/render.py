@@ -288,7 +288,8 @@ def print_status(rows: list[dict[str, Any]]) -> None:
     columns = ["stack", "backend", "service", "state", "endpoints", "last probe"]
     table = Table()
     for column in columns + (["check"] if checked else []):
-        table.add_column(column)
+        # A user's stack is named by its file's path, which must stay whole.
+        table.add_column(column, overflow="fold" if column == "stack" else "ellipsis")
     for row in rows:
         for service in row["services"]:
             cells = [

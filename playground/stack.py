@@ -327,6 +327,14 @@ def _validate_service(file: Path, service: str, spec: Any) -> None:
                 "a duration such as 1s, 500ms or 1m30s",
                 healthcheck[key],
             )
+    retries = healthcheck.get("retries")
+    _expect(
+        retries is None or (str(retries).isdigit() and not isinstance(retries, bool)),
+        file,
+        f"{where}.healthcheck.retries",
+        "a whole number of retries",
+        retries,
+    )
     replicas = (spec.get("deploy") or {}).get("replicas")
     _expect(
         replicas is None or (str(replicas).isdigit() and not isinstance(replicas, bool)),

@@ -90,6 +90,7 @@ class SwarmBackend:
         # Tasks that existed before this backend's last deploy: their
         # failures belong to an earlier spec and do not fail the wait.
         self.earlier_tasks: frozenset[str] = frozenset()
+        self._active = False
         self._host: tuple[str | None] | None = None
 
     def _client(self) -> DockerClient:
@@ -413,7 +414,13 @@ class SwarmBackend:
         Swarm removes old tasks while they are being listed, so a read that
         meets a vanished object is retried before the error is raised.
         """
-        return read_retrying(self._client(), lambda: self._read_states(stack.name))
+        client = self._client()
+        if not self._active:
+            # An engine in no swarm has no stack: report none, not its error.
+            self._active = self._in_swarm(client)
+            if not self._active:
+                return {}
+        return read_retrying(client, lambda: self._read_states(stack.name))
 
     def _read_states(self, stack_name: str) -> dict[str, ServiceState]:
         namespace = resource_name(stack_name)

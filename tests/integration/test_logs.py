@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from playground.cli import _child_processes
+
 pytestmark = pytest.mark.docker
 
 
@@ -78,21 +80,10 @@ def test_logs_of_stack_not_up(playground):
     assert "not up" in run.stderr
 
 
-def children(pid: int) -> list[int]:
-    """Return the process IDs whose parent is ``pid``, read from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def test_logs_follow_stops_its_docker_command_on_sigterm(playground):
-    assert playground("up", "web").exit_code == 0
+def test_logs_follow_stops_its_docker_commands_on_sigterm(playground, backend):
+    """SIGTERM reaches only playground, which passes it on to every docker
+    command that follows a service's log (one per service on Swarm)."""
+    assert playground("up", "web", "--on", backend).exit_code == 0
     follower = subprocess.Popen(
         [sys.executable, "-m", "playground", "logs", "web", "-f", "--tail", "0"],
         env=playground.env,
@@ -102,8 +93,8 @@ def test_logs_follow_stops_its_docker_command_on_sigterm(playground):
     )
     try:
         time.sleep(2.0)
-        followers = children(follower.pid)
-        assert followers, "no docker command follows the logs"
+        followers = _child_processes(follower.pid)
+        assert len(followers) == (2 if backend == "swarm" else 1), followers
     finally:
         follower.send_signal(signal.SIGTERM)
         _stdout, stderr = follower.communicate(timeout=30)

@@ -107,6 +107,10 @@ def test_other_file_with_the_same_stack_name_is_refused(playground, user_file, t
     refused = playground("up", str(other))
     assert refused.exit_code == 2, refused.output
     assert f"stack userapp is up from another file, {user_file}" in refused.stderr
+    # down through the other file would remove this file's stack and data.
+    kept = playground("down", str(other), "--volumes", "--yes")
+    assert kept.exit_code == 2, kept.output
+    assert "is up from another file" in kept.stderr
 
     status = playground("status", "--check", "--json")
     assert status.exit_code == 0, status.output
@@ -140,3 +144,21 @@ services:
         assert "no answer from the app" in up.stderr
     finally:
         playground("down", str(path))
+
+
+def test_stack_of_a_deleted_file_can_be_taken_down(playground, tmp_path):
+    path = tmp_path / "gone" / "compose.yaml"
+    path.parent.mkdir()
+    path.write_text(COMPOSE_FILE)
+    try:
+        assert playground("up", str(path)).exit_code == 0
+        path.unlink()
+
+        status = playground("status", "--json")
+        assert [row["argument"] for row in json.loads(status.stdout)] == [str(path)]
+        down = playground("down", str(path))
+        assert down.exit_code == 0, down.output
+        assert "no longer loads" in down.stderr
+        assert "gone is down on compose" in down.stderr
+    finally:
+        playground("down", "gone")

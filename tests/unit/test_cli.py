@@ -158,6 +158,8 @@ def test_interrupt_at_the_question_exits_130(monkeypatch, tmp_path):
     monkeypatch.setattr("typer.confirm", interrupted)
     result = runner.invoke(app, ["down", "web", "--volumes"])
     assert result.exit_code == 130, result.output
+    assert "nothing deleted" in result.output
+    assert "run the same command again" not in result.output
     assert backend.down_calls == []
 
 

@@ -36,6 +36,20 @@ def test_documents_keep_keys_and_other_types():
     }
 
 
+def test_integer_keys_become_numbers():
+    document = {
+        "deploy": {"replicas": "${REPLICAS:-1}"},
+        "healthcheck": {"retries": "${RETRIES}", "interval": "${INTERVAL}"},
+        "environment": {"replicas": "1"},
+    }
+    variables = {"RETRIES": "3", "INTERVAL": "2"}
+    assert interpolate(document, variables, FILE) == {
+        "deploy": {"replicas": 1},
+        "healthcheck": {"retries": 3, "interval": "2"},
+        "environment": {"replicas": "1"},
+    }
+
+
 def test_required_variable_names_the_key():
     with pytest.raises(ConfigError) as raised:
         interpolate({"services": {"db": {"image": "${DB_IMAGE:?pick a database}"}}}, {}, FILE)
@@ -50,9 +64,11 @@ def test_malformed_reference_is_rejected():
 
 
 def test_env_file_beside_the_compose_file(tmp_path):
-    (tmp_path / ".env").write_text("# tags\nTAG='1.27.3'\nexport PORT=8089\nEMPTY=\n")
+    (tmp_path / ".env").write_text(
+        "# tags\nTAG='1.27.3 # kept'\nexport PORT=8089\nEMPTY=\nHPORT=18001 # host port\n"
+    )
     found = variables_for(tmp_path / "compose.yaml", {"PORT": "9000"})
-    assert found == {"TAG": "1.27.3", "PORT": "9000", "EMPTY": ""}
+    assert found == {"TAG": "1.27.3 # kept", "PORT": "9000", "EMPTY": "", "HPORT": "18001"}
 
 
 def test_user_file_loads_interpolated(tmp_path, monkeypatch):

@@ -106,6 +106,11 @@ def test_compose_file_by_path(tmp_path):
             "a duration such as 1s",
         ),
         (
+            "services:\n  app:\n    image: x:1\n    healthcheck: {test: [CMD, 'true'], retries: many}\n",
+            "services.app.healthcheck.retries",
+            "a whole number of retries",
+        ),
+        (
             "services:\n  app:\n    image: x:1\n    deploy: {replicas: two}\n",
             "services.app.deploy.replicas",
             "a whole number of replicas",
