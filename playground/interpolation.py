@@ -95,9 +95,9 @@ def _typed(key: Any, written: Any, value: Any) -> Any:
     """Return a number where an integer key got its value from a variable:
     Compose converts such values by the key's type, and ``docker stack
     deploy`` rejects a string there."""
-    if key in INTEGER_KEYS and isinstance(written, str) and "$" in written:
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
+    from_variable = isinstance(written, str) and "$" in written
+    if key in INTEGER_KEYS and from_variable and isinstance(value, str) and value.isdigit():
+        return int(value)
     return value
 
 
