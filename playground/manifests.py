@@ -136,7 +136,25 @@ def render_objects(
 
     result.objects += [_claim(volume, namespace, labels) for volume in claims]
     result.objects += workloads
+    _reject_same_names(stack, result.objects)
     return result
+
+
+def _reject_same_names(stack: Stack, objects: list[dict[str, Any]]) -> None:
+    """Raise ConfigError when two objects of one kind got the same name
+    (service names that differ only where Kubernetes names cannot, or a
+    service named like another's headless Service): one would replace the
+    other on apply."""
+    seen: set[tuple[str, str]] = set()
+    for obj in objects:
+        key = (obj["kind"], obj["metadata"]["name"])
+        if key in seen:
+            raise ConfigError(
+                f"{stack.file}: services: two services become the {key[0]} {key[1]!r} "
+                "on Kubernetes, so one would replace the other",
+                hint="rename one of the services",
+            )
+        seen.add(key)
 
 
 @dataclass

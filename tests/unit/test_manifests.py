@@ -362,3 +362,14 @@ def test_kubernetes_config_replacement_noted():
         "as x-playground.kubernetes sets for Kubernetes"
     )
     assert expected in notes
+
+
+def test_services_that_share_a_kubernetes_name_are_rejected(tmp_path):
+    path = tmp_path / "compose.yaml"
+    path.write_text(
+        "services:\n  db:\n    image: mysql:8.4.3\n    ports: ['3306:3306']\n"
+        "    volumes: [data:/var/lib/mysql]\n  db-headless:\n    image: nginx:1\n"
+        "volumes:\n  data: {}\n"
+    )
+    with pytest.raises(ConfigError, match="two services become the Service 'db-headless'"):
+        render_objects(load_stack(str(path), STACKS), ImageMap(), backend="kind")
