@@ -10,9 +10,13 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playground.backends import BACKEND_LABEL, STACK_LABEL
+from playground.errors import PrerequisiteError
+
+if TYPE_CHECKING:
+    from playground.stack import Stack
 
 # Keys that `docker stack deploy` does not support, with the reason shown.
 UNSUPPORTED_BY_SWARM = {
@@ -80,6 +84,15 @@ def start_phases(services: dict[str, Any]) -> list[list[str]]:
         phases.append(phase)
         placed.update(phase)
     return phases
+
+
+def stack_phases(stack: Stack) -> list[list[str]]:
+    """Return the start phases of ``stack``'s services (see ``start_phases``);
+    PrerequisiteError, naming the file, for a dependency cycle."""
+    try:
+        return start_phases(stack.compose["services"])
+    except ValueError as error:
+        raise PrerequisiteError(f"{stack.file}: {error}") from error
 
 
 def to_swarm(

@@ -25,7 +25,6 @@ from playground.backends import (
     prefixed,
     resource_name,
 )
-from playground.errors import PrerequisiteError
 from playground.export import group_changes
 from playground.kubeclient import KubeClient, load_apis
 from playground.manifests import (
@@ -35,7 +34,7 @@ from playground.manifests import (
     render_objects,
 )
 from playground.pod_template import dns_label
-from playground.translate import start_phases
+from playground.translate import stack_phases
 
 if TYPE_CHECKING:
     from playground.imagemap import ImageMap
@@ -114,10 +113,7 @@ class KubernetesBackend:
     def phases(self, stack: Stack) -> list[list[str]]:
         """Return the services in start order: a service that needs another
         healthy is applied once that one's rollout is complete."""
-        try:
-            return start_phases(stack.compose["services"])
-        except ValueError as error:
-            raise PrerequisiteError(f"{stack.file}: {error}") from error
+        return stack_phases(stack)
 
     # Lifecycle
 

@@ -48,7 +48,7 @@ from playground.engine import (
 )
 from playground.errors import PrerequisiteError, WaitTimeout
 from playground.ports import HostBinding, ensure_free
-from playground.translate import start_phases, to_swarm
+from playground.translate import stack_phases, to_swarm
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient, Service, Task
@@ -142,10 +142,7 @@ class SwarmBackend:
     def phases(self, stack: Stack) -> list[list[str]]:
         """Return the services in start order: Swarm ignores ``depends_on``,
         so services that need others healthy are started in a later phase."""
-        try:
-            return start_phases(stack.compose["services"])
-        except ValueError as error:
-            raise PrerequisiteError(f"{stack.file}: {error}") from error
+        return stack_phases(stack)
 
     # Lifecycle
 
