@@ -167,7 +167,7 @@ def _context(
             raise
     else:
         if stack.argument and backend_name != "kubernetes" and context is None:
-            _refuse_other_file(stack)
+            _reject_other_file(stack)
     if upstream is not None or stack.mirror is not None:
         from playground import render
         from playground.mirror import running_upstream, upstream_of, with_upstream
@@ -203,7 +203,7 @@ def _context(
     return settings, stack, backend
 
 
-def _refuse_volumes_in_use(stack, backend_name: str) -> None:
+def _reject_volumes_in_use(stack, backend_name: str) -> None:
     """Raise UsageError when ``down --volumes`` on one Docker backend would
     delete the volumes of the stack that is up on the other: both name
     them alike."""
@@ -219,47 +219,58 @@ def _refuse_volumes_in_use(stack, backend_name: str) -> None:
         )
 
 
-def _stack_left_behind(settings, stack_name: str):
-    """Return a stack that is up from a user's Compose file which can no
-    longer be loaded (moved, deleted, or missing a variable), named by its
-    stack name or by its file's path; None if there is no such stack.
+def _stack_left_behind(settings, stack_name: str, files: dict[str, str] | None = None):
+    """Return the stack that is up from a user's Compose file, named by its
+    stack name or by its file's path, or None if no such stack is up.
 
-    It is read from the file that ``up`` rendered into the stack's state
-    folder, so ``down``, ``check`` and ``logs`` still reach it.
+    ``files`` maps stack names to their files (read from the containers'
+    labels when None). A file that no longer loads (moved, deleted, or
+    missing a variable) is replaced by the file that ``up`` rendered into the
+    stack's state folder, so ``down``, ``check`` and ``logs`` still reach it.
     """
-    import dataclasses
-
     from playground.backends import source_files
     from playground.errors import PlaygroundError
-    from playground.stack import load_stack, parse_stack
+    from playground.stack import load_stack
 
-    files = source_files()
-    wanted = str(Path(stack_name).expanduser().resolve())
+    if files is None:
+        files = source_files()
+    path = str(Path(stack_name).expanduser().resolve())
     for name, file in files.items():
-        if stack_name != name and wanted not in (file, str(Path(file).parent)):
+        if stack_name != name and path not in (file, str(Path(file).parent)):
             continue
         try:
             stack = load_stack(file, settings.stacks_dir)
         except PlaygroundError:
-            pass
-        else:
-            if stack.name == name:
-                return stack
-        for rendered in ("compose.yaml", "swarm.yaml"):
-            path = settings.stack_state_dir(name) / rendered
-            if path.is_file():
-                try:
-                    stack = parse_stack(path, name)
-                except PlaygroundError:
-                    continue
-                from playground import render
-
-                render.info(f"{file} no longer loads; using what up rendered from it: {path}")
-                return dataclasses.replace(stack, argument=file)
+            return _rendered_stack(settings, name, file)
+        if stack.name == name:
+            return stack
+        return _rendered_stack(settings, name, file)
     return None
 
 
-def _refuse_other_file(stack) -> None:
+def _rendered_stack(settings, name: str, file: str):
+    """Return stack ``name`` read from the file ``up`` rendered from the
+    user's ``file``, or None if no rendered file loads."""
+    import dataclasses
+
+    from playground import render
+    from playground.errors import PlaygroundError
+    from playground.stack import parse_stack
+
+    for rendered in ("compose.yaml", "swarm.yaml"):
+        rendered_file = settings.stack_state_dir(name) / rendered
+        if not rendered_file.is_file():
+            continue
+        try:
+            stack = parse_stack(rendered_file, name)
+        except PlaygroundError:
+            continue
+        render.info(f"{file} no longer loads; using what up rendered from it: {rendered_file}")
+        return dataclasses.replace(stack, argument=file)
+    return None
+
+
+def _reject_other_file(stack) -> None:
     """Raise UsageError when stack ``stack.name`` is up from another Compose
     file, whose services ``up`` would otherwise replace."""
     from playground.backends import source_files
@@ -538,7 +549,7 @@ def down(
         if cluster and backend.name != "kind":
             raise UsageError("--cluster goes with --on kind")
         if volumes and on in ("compose", "swarm"):
-            _refuse_volumes_in_use(stack, on)
+            _reject_volumes_in_use(stack, on)
         with stack_lock(settings.state_dir, stack.name):
             if (volumes or cluster) and not yes:
                 _confirm_deletion(stack, backend, volumes=volumes, cluster=cluster)
@@ -657,9 +668,10 @@ def _user_stacks(settings) -> dict:
     ``up`` rendered from it."""
     from playground.backends import source_files
 
+    files = source_files()
     stacks = {}
-    for name in source_files():
-        stack = _stack_left_behind(settings, name)
+    for name in files:
+        stack = _stack_left_behind(settings, name, files)
         if stack is not None:
             stacks[name] = stack
     return stacks

@@ -193,10 +193,12 @@ def find_mirror(settings: Settings, stack_name: str | None = None) -> Mirror:
             )
     running = [(stack, backend) for stack in candidates for backend in find_backends(stack.name)]
     if not running:
-        wanted = stack_name or "mirror"
+        if stack_name:
+            message = f"the mirror stack {stack_name} is not up"
+        else:
+            message = "no registry mirror is up"
         raise UsageError(
-            f"the mirror stack {stack_name} is not up" if stack_name else "no registry mirror is up",
-            hint=f"start it first: playground up {wanted} [--upstream URL]",
+            message, hint=f"start it first: playground up {stack_name or 'mirror'} [--upstream URL]"
         )
     if len(running) > 1:
         shown = ", ".join(f"{stack.name} on {backend}" for stack, backend in running)

@@ -177,17 +177,17 @@ def _configs_from_files(
     cannot change, so its name carries a hash of the content."""
     import hashlib
 
-    kept = []
+    volumes = []
     for entry in spec["volumes"]:
         bind = _read_only_bind(entry)
         source = Path(bind[0]) if bind else None
+        if source is not None and source.is_dir():
+            notes.append(
+                f"{name}: bind mount of the folder {source} is kept, but on a swarm of "
+                "several nodes only this machine's node has it"
+            )
         if source is None or not source.is_file() or source.stat().st_size > MAX_CONFIG_BYTES:
-            kept.append(entry)
-            if bind and source is not None and source.is_dir():
-                notes.append(
-                    f"{name}: bind mount of the folder {source} is kept; on a swarm of "
-                    "several nodes only this machine's node has it"
-                )
+            volumes.append(entry)
             continue
         content = source.read_bytes()
         key = f"{_config_key(source.name)}-{hashlib.sha256(content).hexdigest()[:10]}"
@@ -197,8 +197,8 @@ def _configs_from_files(
             f"{name}: bind mount of {source.name} became the Swarm config {key}, "
             "which reaches every node"
         )
-    if kept:
-        spec["volumes"] = kept
+    if volumes:
+        spec["volumes"] = volumes
     else:
         del spec["volumes"]
 

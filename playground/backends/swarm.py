@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,8 +83,8 @@ class SwarmBackend:
     def __init__(
         self, settings: Settings, image_map: ImageMap, *, context: str | None = None
     ):
-        """``context`` names the Docker context of an existing swarm; without
-        it the current engine is used, and put in a swarm if it is in none."""
+        """``context`` names the Docker context of an existing swarm. Without
+        it, the current engine is used and put in a swarm if it is in none."""
         self.settings = settings
         self.image_map = image_map
         self.context = context
@@ -91,25 +92,25 @@ class SwarmBackend:
         # failures belong to an earlier spec and do not fail the wait.
         self.earlier_tasks: frozenset[str] = frozenset()
         self._active = False
-        self._host: tuple[str | None] | None = None
 
     def _client(self) -> DockerClient:
         if self.context is not None:
-            self.remote_host()  # UsageError first for a context that does not exist
+            # Reading the context raises UsageError for an unknown one, which
+            # is clearer than the failure of the first Docker call.
+            _ = self.remote_host
         return docker_client(context=self.context)
 
+    @cached_property
     def remote_host(self) -> str | None:
-        """Return the host name of an engine reached over the network, or
-        None for one on a local socket; read once, from the Docker context."""
-        if self._host is None:
-            self._host = (engine_host(self.context),)
-        return self._host[0]
+        """The host name of an engine reached over the network, or None for
+        one on a local socket, read once from the Docker context."""
+        return engine_host(self.context)
 
     def endpoint_host(self) -> str:
-        """Return the address at which the swarm's published ports answer:
-        the remote engine's host, or 127.0.0.1 for an engine on a local socket
-        (Docker Desktop forwards its VM's ports to localhost too)."""
-        return self.remote_host() or "127.0.0.1"
+        """Return the address of the swarm's published ports: the remote
+        engine's host, or 127.0.0.1 for an engine on a local socket (Docker
+        Desktop forwards its VM's ports to localhost too)."""
+        return self.remote_host or "127.0.0.1"
 
     @staticmethod
     def stack_name(stack: Stack) -> str:
@@ -171,7 +172,7 @@ class SwarmBackend:
         if self._is_current(stack, services, states, document, config_hash):
             return UpResult(changed=False, notes=notes)
         own_ports = {e.port for s in services for e in _service_endpoints(s, "")}
-        if self.remote_host() is None:
+        if self.remote_host is None:
             ensure_free(
                 _host_bindings(document),
                 own_ports=own_ports,
@@ -278,8 +279,8 @@ class SwarmBackend:
         with docker_errors(client):
             info = client.info().swarm
         state = info.local_node_state
-        if state == "inactive" and (self.context or self.remote_host()):
-            where = f"Docker context {self.context}" if self.context else self.remote_host()
+        if state == "inactive" and (self.context or self.remote_host):
+            where = f"Docker context {self.context}" if self.context else self.remote_host
             raise PrerequisiteError(
                 f"the engine of {where} is in no swarm; playground creates a swarm "
                 "only on a local engine",
@@ -318,18 +319,18 @@ class SwarmBackend:
         """Raise PrerequisiteError naming the services of other stacks that
         publish a port this stack needs. On a remote engine only the swarm's
         own services can be seen, not other processes on its nodes."""
-        wanted = {b.port for b in _host_bindings(document)} - own_ports
+        needed = {b.port for b in _host_bindings(document)} - own_ports
         with docker_errors(client):
             services = client.service.list()
-        taken = [
+        conflicts = [
             f"port {endpoint.port} is already published by service {service.spec.name}"
             for service in services
             for endpoint in _service_endpoints(service, "")
-            if endpoint.port in wanted
+            if endpoint.port in needed
         ]
-        if taken:
+        if conflicts:
             raise PrerequisiteError(
-                "; ".join(taken),
+                "; ".join(conflicts),
                 hint="remove that service, or change the host port in the stack file",
             )
 

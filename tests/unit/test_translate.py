@@ -237,7 +237,7 @@ def context_backend(host):
     backend = SwarmBackend(
         Settings(Path("."), STACKS, None, 5, "127.0.0.1"), ImageMap(), context="lab"
     )
-    backend._host = (host,)
+    backend.remote_host = host
     return backend
 
 
