@@ -27,6 +27,17 @@ def backend(request) -> str:
     return request.param
 
 
+def follow_logs(playground, *arguments: str) -> subprocess.Popen:
+    """Start ``playground logs ARGUMENTS -f --tail 0`` in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "playground", "logs", *arguments, "-f", "--tail", "0"],
+        env=playground.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def request_marker() -> str:
     marker = f"logs-test-{uuid.uuid4().hex}"
     with urllib.request.urlopen(f"http://127.0.0.1:8080/?{marker}", timeout=5):
@@ -55,13 +66,7 @@ def test_logs_of_one_service_and_all(playground, backend):
 
 def test_logs_follow_prints_new_lines(playground, backend):
     assert playground("up", "web", "--on", backend).exit_code == 0
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "playground", "logs", "web", "web", "-f", "--tail", "0"],
-        env=playground.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    follower = follow_logs(playground, "web", "web")
     try:
         time.sleep(2.0)
         marker = request_marker()
@@ -80,17 +85,11 @@ def test_logs_of_stack_not_up(playground):
     assert "not up" in run.stderr
 
 
-def test_logs_follow_stops_its_docker_commands_on_sigterm(playground, backend):
+def test_logs_follow_sigterm_stops_children(playground, backend):
     """SIGTERM reaches only playground, which passes it on to every docker
     command that follows a service's log (one per service on Swarm)."""
     assert playground("up", "web", "--on", backend).exit_code == 0
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "playground", "logs", "web", "-f", "--tail", "0"],
-        env=playground.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    follower = follow_logs(playground, "web")
     try:
         time.sleep(2.0)
         followers = _child_processes(follower.pid)

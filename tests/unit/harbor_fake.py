@@ -23,6 +23,17 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def image_manifest(config: bytes, layer: bytes) -> bytes:
+    """Return the JSON of an image manifest with one config and one layer."""
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPES[0],
+        "config": {"digest": digest(config), "size": len(config)},
+        "layers": [{"digest": digest(layer), "size": len(layer)}],
+    }
+    return json.dumps(manifest).encode()
+
+
 @dataclass
 class Request:
     method: str
@@ -49,13 +60,7 @@ class FakeHarbor:
     def __post_init__(self) -> None:
         self.config = b'{"architecture": "amd64", "os": "linux"}'
         self.layer = b"fake layer " * 50
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_TYPES[0],
-            "config": {"digest": digest(self.config), "size": len(self.config)},
-            "layers": [{"digest": digest(self.layer), "size": len(self.layer)}],
-        }
-        self.manifest = json.dumps(manifest).encode()
+        self.manifest = image_manifest(self.config, self.layer)
         self.blobs = {digest(self.config): self.config, digest(self.layer): self.layer}
 
     def calls(self, method: str, prefix: str = "") -> list[Request]:

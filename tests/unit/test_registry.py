@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -19,10 +18,7 @@ from playground.registry import (
     host_platform,
 )
 from playground.stack import HealthCheck
-
-
-def digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+from tests.unit.harbor_fake import digest, image_manifest
 
 
 class FakeRegistry:
@@ -32,13 +28,7 @@ class FakeRegistry:
     def __init__(self) -> None:
         self.config = b'{"architecture": "amd64"}'
         self.layer = b"layer bytes" * 100
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MANIFEST_TYPES[0],
-            "config": {"digest": digest(self.config), "size": len(self.config)},
-            "layers": [{"digest": digest(self.layer), "size": len(self.layer)}],
-        }
-        self.manifest = json.dumps(manifest).encode()
+        self.manifest = image_manifest(self.config, self.layer)
         os_name, architecture = host_platform()
         index = {
             "schemaVersion": 2,
