@@ -200,7 +200,7 @@ def probe_harbor(check: HealthCheck, host: str, port: int, timeout: float) -> Ve
     anonymously and find its repository in the project.
 
     ``up`` creates the project after Harbor is ready, so before that a
-    healthy API passes on its own, and the detail says so.
+    healthy API passes on its own, and the detail states that.
     """
     from playground.errors import PlaygroundError
     from playground.harbor import HarborClient

@@ -29,7 +29,8 @@ def render_base(
     document = copy.deepcopy(stack.compose)
     document.pop("x-playground", None)
     labels = {STACK_LABEL: stack.name, BACKEND_LABEL: backend}
-    # Only containers carry the file: it tells which file a stack came from.
+    # Only containers carry the file label, which records the file a user's
+    # stack came from.
     own_file = {FILE_LABEL: str(stack.file)} if stack.argument else {}
 
     for spec in document["services"].values():

@@ -312,6 +312,6 @@ def _hand_to_container(path: Path) -> None:
         os.chown(path, CONTAINER_UID, CONTAINER_UID)
         return
     # NOTE: without root, playground cannot give the file to uid 10000, so
-    # the token-signing key becomes readable by every user; only the 0700
+    # the token-signing key becomes readable by every user. Only the 0700
     # folders above it keep other users of this machine out.
     os.chmod(path, 0o644)

@@ -48,9 +48,9 @@ def variables_for(file: Path, environment: Mapping[str, str] | None = None) -> d
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Return the ``KEY=VALUE`` lines of an env file; blank lines and ``#``
-    comments are skipped, one pair of enclosing quotes is removed, and in
-    an unquoted value a ``#`` after a space starts a comment."""
+    """Return the ``KEY=VALUE`` lines of an env file. Blank lines and ``#``
+    comments are skipped, and one pair of enclosing quotes is removed. In an
+    unquoted value, a ``#`` after a space starts a comment."""
     if not path.is_file():
         return {}
     found = {}

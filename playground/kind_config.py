@@ -56,7 +56,7 @@ class PortMapping:
 
 @dataclass(frozen=True)
 class RegistryMirror:
-    """Where the nodes pull images of ``registry`` from instead.
+    """The mirror that the nodes pull images of ``registry`` from instead.
 
     ``endpoint`` is the mirror's URL as the nodes reach it, which on the
     kind network is ``http://CONTAINER:PORT``. ``path`` is the repository

@@ -37,7 +37,7 @@ _CHALLENGE_PARAMETER = re.compile(r'(\w+)="([^"]*)"')
 
 
 class RegistryError(Exception):
-    """A registry answered with an error status.
+    """An error status returned by a registry.
 
     ``code`` is the first error code of the body (``MANIFEST_UNKNOWN``, for
     example) when the body follows the specification's error format.
@@ -62,7 +62,7 @@ def _error_code(body: bytes) -> tuple[str | None, str]:
 
 @dataclass(frozen=True)
 class PullResult:
-    """What pulling one image through the API transferred."""
+    """The transfer of one image pulled through the API."""
 
     reference: str
     digest: str
@@ -106,7 +106,7 @@ class RegistryClient:
         self._token: str | None = None
 
     def ping(self) -> None:
-        """Require the API base endpoint, ``GET /v2/``, to answer 200."""
+        """Require the API base endpoint, ``GET /v2/``, to return 200."""
         self._get("/v2/")
 
     def catalog(self) -> list[str]:

@@ -63,7 +63,7 @@ class HealthCheck:
 @dataclass(frozen=True)
 class MirrorSpec:
     """The registry mirror a stack serves: which service and container port
-    answer the registry API, the repository path that relocated references
+    serve the registry API, the repository path that relocated references
     start with (empty for a registry that mirrors at its root), and the
     environment variable of that service that receives the upstream URL."""
 

@@ -45,7 +45,7 @@ def stack_configs() -> list[str]:
     ).split()
 
 
-def test_logging_through_a_docker_context(playground, docker_context):
+def test_logging_through_docker_context(playground, docker_context):
     on = ("--on", "swarm", "--context", docker_context)
 
     up = playground("up", "logging", *on)
@@ -72,7 +72,7 @@ def test_logging_through_a_docker_context(playground, docker_context):
     assert stack_configs() == []
 
 
-def test_unknown_docker_context_exits_2(playground):
+def test_unknown_context_exits_2(playground):
     result = playground("up", "web", "--on", "swarm", "--context", "no-such-context")
     assert result.exit_code == 2, result.output
     assert "no Docker context is named 'no-such-context'" in result.stderr

@@ -81,7 +81,7 @@ def test_user_file_up_check_down(playground, user_file, backend):
 
 @pytest.mark.swarm
 @pytest.mark.usefixtures("swarm_session")
-def test_swarm_up_after_a_failed_deploy(playground, user_file):
+def test_swarm_up_after_failed_deploy(playground, user_file):
     """Tasks rejected under the earlier spec do not fail the next up."""
     path = Path(user_file)
     # No registry listens there, so the pull fails at once and goes nowhere else.
@@ -97,7 +97,7 @@ def test_swarm_up_after_a_failed_deploy(playground, user_file):
     assert fixed.exit_code == 0, fixed.output
 
 
-def test_other_file_with_the_same_stack_name_is_refused(playground, user_file, tmp_path):
+def test_same_name_other_file_rejected(playground, user_file, tmp_path):
     up = playground("up", user_file)
     assert up.exit_code == 0, up.output
 
@@ -115,12 +115,14 @@ def test_other_file_with_the_same_stack_name_is_refused(playground, user_file, t
     status = playground("status", "--check", "--json")
     assert status.exit_code == 0, status.output
     (row,) = json.loads(status.stdout)
-    assert (row["stack"], row["argument"], row["healthy"]) == ("userapp", user_file, True)
+    assert row["stack"] == "userapp"
+    assert row["argument"] == user_file
+    assert row["healthy"] is True
     endpoints = [e for service in row["services"] for e in service["endpoints"]]
     assert any(endpoint.endswith("127.0.0.1:18090") for endpoint in endpoints), endpoints
 
 
-def test_unhealthy_dependency_is_named_with_its_probe(playground, tmp_path):
+def test_unhealthy_dependency_names_probe(playground, tmp_path):
     path = tmp_path / "sick" / "compose.yaml"
     path.parent.mkdir()
     path.write_text(f"""
@@ -146,7 +148,7 @@ services:
         playground("down", str(path))
 
 
-def test_stack_of_a_deleted_file_can_be_taken_down(playground, tmp_path):
+def test_deleted_file_stack_taken_down(playground, tmp_path):
     path = tmp_path / "gone" / "compose.yaml"
     path.parent.mkdir()
     path.write_text(COMPOSE_FILE)

@@ -147,7 +147,7 @@ def test_down_volumes_asks_on_terminal(monkeypatch, tmp_path):
     assert backend.down_calls == [True]
 
 
-def test_interrupt_at_the_question_exits_130(monkeypatch, tmp_path):
+def test_interrupt_at_question_exits_130(monkeypatch, tmp_path):
     backend = _FakeBackend(["playground-web_db-data"])
     _with_backend(monkeypatch, tmp_path, backend)
     monkeypatch.setattr("playground.cli._stdin_is_terminal", lambda: True)

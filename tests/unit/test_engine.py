@@ -31,7 +31,7 @@ def test_engine_host_reads_docker_host(monkeypatch):
     assert engine_host() == "manager.lab"
 
 
-def test_engine_host_names_a_missing_context(monkeypatch):
+def test_engine_host_missing_context(monkeypatch):
     def fail(self, reference=None):
         raise DockerException(["docker", "context", "inspect", reference], 1, b"", b"")
 

@@ -63,7 +63,7 @@ def test_malformed_reference_is_rejected():
         interpolate("${1BAD}", {}, FILE)
 
 
-def test_env_file_beside_the_compose_file(tmp_path):
+def test_env_file_beside_compose_file(tmp_path):
     (tmp_path / ".env").write_text(
         "# tags\nTAG='1.27.3 # kept'\nexport PORT=8089\nEMPTY=\nHPORT=18001 # host port\n"
     )

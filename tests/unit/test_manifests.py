@@ -75,7 +75,7 @@ def test_export_output_validates(name, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("target", ["kubernetes", "swarm"])
-def test_export_refuses_a_backend_the_stack_does_not_run_on(target, tmp_path, monkeypatch):
+def test_export_unsupported_backend_rejected(target, tmp_path, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_STATE_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["export", "harbor", "--to", target])
     assert result.exit_code == 2, result.output
@@ -168,7 +168,7 @@ def test_kubernetes_backend_services_are_cluster_ip():
         assert "nodePort" not in service["spec"]["ports"][0]
 
 
-def test_stateful_set_is_governed_by_a_headless_service():
+def test_statefulset_governed_by_headless_service():
     objects = render("web")
     services = by_kind(objects, "Service")
     governing = by_kind(objects, "StatefulSet")["db"]["spec"]["serviceName"]
@@ -178,7 +178,7 @@ def test_stateful_set_is_governed_by_a_headless_service():
     assert services["db"]["spec"]["type"] == "NodePort"
 
 
-def test_service_without_ports_gets_a_headless_service(tmp_path):
+def test_portless_service_gets_headless_service(tmp_path):
     path = tmp_path / "compose.yaml"
     path.write_text(
         "services:\n  front:\n    image: nginx:1\n    ports: ['8080:80']\n"
@@ -364,7 +364,7 @@ def test_kubernetes_config_replacement_noted():
     assert expected in notes
 
 
-def test_services_that_share_a_kubernetes_name_are_rejected(tmp_path):
+def test_shared_kubernetes_name_rejected(tmp_path):
     path = tmp_path / "compose.yaml"
     path.write_text(
         "services:\n  db:\n    image: mysql:8.4.3\n    ports: ['3306:3306']\n"

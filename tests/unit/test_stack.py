@@ -58,7 +58,7 @@ def test_unknown_stack_lists_known(tmp_path):
     assert raised.value.exit_code == 2
 
 
-def test_compose_file_name_key_names_the_stack(tmp_path):
+def test_name_key_names_stack(tmp_path):
     stack = load_stack(str(write(tmp_path, "name: shop_2\n" + MINIMAL)), STACKS)
     assert stack.name == "shop_2"
 
@@ -73,7 +73,8 @@ def test_compose_file_by_folder(tmp_path):
     folder.mkdir()
     (folder / "docker-compose.yml").write_text(MINIMAL)
     stack = load_stack(f"{folder}/", STACKS)
-    assert (stack.name, stack.file.name) == ("shop", "docker-compose.yml")
+    assert stack.name == "shop"
+    assert stack.file.name == "docker-compose.yml"
 
     empty = tmp_path / "empty"
     empty.mkdir()

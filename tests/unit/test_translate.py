@@ -247,7 +247,7 @@ def inactive_client():
 
 
 @pytest.mark.parametrize("host", ["manager.lab", None])
-def test_swarm_is_not_created_through_a_context(host):
+def test_context_never_creates_swarm(host):
     from playground.errors import PrerequisiteError
 
     with pytest.raises(PrerequisiteError, match="Docker context lab is in no swarm"):
@@ -260,7 +260,7 @@ def test_remote_endpoints_use_the_engine_host():
     assert context_backend(None).endpoint_host() == "127.0.0.1"
 
 
-def test_remote_port_held_by_another_service_is_named():
+def test_remote_port_conflict_named():
     from playground.errors import PrerequisiteError
 
     port = SimpleNamespace(target_port=80, published_port=8080, protocol="tcp")
