@@ -213,6 +213,8 @@ def engine_host(context: str | None = None) -> str | None:
 def endpoint_host(url: str) -> str | None:
     """Return the host of a Docker endpoint URL reached over the network,
     None for ``unix://`` and ``npipe://`` (and an empty URL)."""
+    # NOTE: an IPv6 host comes back without brackets, and Endpoint.address
+    # joins it to the port as it is, so such an address is ambiguous.
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)

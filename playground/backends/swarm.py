@@ -104,6 +104,8 @@ class SwarmBackend:
     def remote_host(self) -> str | None:
         """The host name of an engine reached over the network, or None for
         one on a local socket, read once from the Docker context."""
+        # NOTE: the remote case has run only with mocked hosts. The tests'
+        # Docker context points at the local socket.
         return engine_host(self.context)
 
     def endpoint_host(self) -> str:
